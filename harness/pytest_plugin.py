@@ -1,0 +1,1 @@
+"""tmsbench pytest plugin (options, markers, fixtures). Filled in by the plugin issue."""
