@@ -18,6 +18,7 @@ from harness.config import ConfigError
 _COMMAND_MODULES = (
     "instruments.sim.commands",
     "harness.record.commands",
+    "harness.calibrate_cmd",
 )
 
 

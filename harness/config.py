@@ -281,6 +281,20 @@ class ShapeSpec(_Model):
     time_tolerance: Tolerance = Tolerance(relative=0.03)
     ratio_tolerance: Tolerance = Tolerance(relative=0.05)
     template_correlation_min: Fraction = 0.99
+    nrmse_max: Fraction = 0.1  # normalised RMS error against the template
+    decay_tau_us: Positive | None = None  # monophasic freewheel decay constant L/(R+Rd)
+
+
+class TimingSpec(_Model):
+    """Train timing tolerances."""
+
+    rate_error_percent_max: Positive = 1.0
+    # bursts timed by the host between device trains (no on-device TBS): looser
+    burst_rate_error_percent_max: Positive = 5.0
+    jitter_us_max: Positive = 200.0
+    interval_tolerance_ms: Positive = 2.0  # paired pulse / inter-train interval
+    repeatability_cv_percent_max: Positive = 2.0
+    repeatability_pulses: Annotated[int, Field(ge=3)] = 10
 
 
 class RateLimit(_Model):
@@ -329,6 +343,7 @@ class SpecConfig(_Model):
     output: OutputSpec
     shape: dict[str, ShapeSpec] = Field(default_factory=dict)
     limits: SafetyLimits = SafetyLimits()
+    timing: TimingSpec = TimingSpec()
     calibration: CalibrationSpec = CalibrationSpec()
     source: str = Field(default="", exclude=True)
 

@@ -1,1 +1,374 @@
-"""tmsbench pytest plugin (options, markers, fixtures). Filled in by the plugin issue."""
+"""The tmsbench pytest plugin: options, markers, fixtures, verdicts and reports.
+
+Registered through the ``pytest11`` entry point (``tmsbench``), so any pytest
+run in an environment where tmsbench is installed has it. Nothing happens
+until a test asks for a bench fixture: then the bench session opens (starting
+the simulated bench when no ``--bench`` is given) and, at the end, the HTML
+report is written and its path printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.config import ConfigError, SpecConfig, Tolerance
+from harness.limits import Limits, Measurement, Verdict
+from harness.report.html import TestResult
+from harness.report.html import write as write_report
+from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
+
+_SESSION = pytest.StashKey[BenchSession | None]()
+_RESULTS = pytest.StashKey["_TestLog"]()
+
+
+class _TestLog:
+    """Measurements and figures of one test, kept on the pytest item."""
+
+    def __init__(self) -> None:
+        self.measurements: list[Measurement] = []
+        self.figures: list[tuple[str, bytes]] = []
+
+    def failures(self) -> list[Measurement]:
+        return [m for m in self.measurements if m.verdict in (Verdict.FAIL, Verdict.INVALID)]
+
+
+# --------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("tmsbench", "TMS bench")
+    g.addoption("--bench", help="bench file (default: the simulated bench, started by the plugin)")
+    g.addoption("--spec", help="spec file (default: the bench file's `spec`)")
+    g.addoption("--station", help="station name (default: the bench file's)")
+    g.addoption("--operator", help="operator name (default: $TMSBENCH_OPERATOR or the user)")
+    g.addoption("--dut-serial", help="serial of the stimulator under test (overrides the bench)")
+    g.addoption("--results", default="results", help="folder for reports (default: results)")
+    g.addoption("--journal", help="journal file (default: the bench file's sinks.journal.path)")
+    g.addoption("--sim-speed", type=float, help="simulated bench: world-clock speed factor")
+    g.addoption("--run-slow", action="store_true", help="also run full-length protocols")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "intensity(*percent): %MSO levels a test runs at",
+        "waveform(*names): pulse waveforms a test applies to",
+        "slow: full-length protocols (minutes of device time); run with --run-slow",
+        "destructive: may stress the device (heating, over-temperature cutoff)",
+        "calibration: the manufacturing calibration check (tmsbench calibrate)",
+    ):
+        config.addinivalue_line("markers", line)
+    config.stash[_SESSION] = None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    bench = config.getoption("--bench")
+    if bench:
+        return [f"tmsbench: bench file {bench}"]
+    return [f"tmsbench: no --bench given: using the simulated bench ({DEFAULT_BENCH.name})"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="full-length protocol: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+# --------------------------------------------------------------------- session
+
+
+def _open_session(config: pytest.Config) -> BenchSession:
+    existing = config.stash.get(_SESSION, None)
+    if existing is not None:
+        return existing
+    opts = SessionOptions(
+        bench=config.getoption("--bench"),
+        spec=config.getoption("--spec"),
+        station=config.getoption("--station"),
+        operator=config.getoption("--operator"),
+        dut_serial=config.getoption("--dut-serial"),
+        results=config.getoption("--results"),
+        journal=config.getoption("--journal"),
+        sim_speed=config.getoption("--sim-speed"),
+    )
+    try:
+        session = BenchSession(opts).open()
+    except ConfigError as exc:
+        raise pytest.UsageError(f"tmsbench configuration error\n{exc}") from None
+    config.stash[_SESSION] = session
+    return session
+
+
+@pytest.fixture(scope="session")
+def tmsbench_session(pytestconfig: pytest.Config) -> BenchSession:
+    """The bench session (bench, spec, context, journal, simulator)."""
+    return _open_session(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def bench(tmsbench_session: BenchSession) -> Any:
+    """The bench configuration, with live resources on the simulated bench."""
+    return tmsbench_session.bench
+
+
+@pytest.fixture(scope="session")
+def spec(tmsbench_session: BenchSession) -> SpecConfig:
+    """The spec the device is judged against."""
+    return tmsbench_session.spec
+
+
+@pytest.fixture(scope="session")
+def sim_world(tmsbench_session: BenchSession) -> Any:
+    """The simulated world; tests that need it are skipped on a real bench."""
+    if tmsbench_session.world is None:
+        pytest.skip("needs the simulated bench")
+    return tmsbench_session.world
+
+
+# --------------------------------------------------------------------- measure
+
+
+def _log(item: pytest.Item) -> _TestLog:
+    if _RESULTS not in item.stash:
+        item.stash[_RESULTS] = _TestLog()
+    return item.stash[_RESULTS]
+
+
+class Measure:
+    """Record measurements of the running test; see :meth:`__call__`."""
+
+    def __init__(self, session: BenchSession, item: pytest.Item) -> None:
+        self.session = session
+        self.item = item
+
+    def __call__(
+        self,
+        name: str,
+        value: float | None,
+        unit: str,
+        limits: Limits | None = None,
+        *,
+        nominal: float | None = None,
+        tolerance: Tolerance | None = None,
+        waveform: str = "",
+        **extra: Any,
+    ) -> Verdict:
+        """Judge and record one characteristic; returns its verdict.
+
+        Give ``limits`` directly, or ``nominal`` with a spec ``tolerance``. A
+        FAIL or INVALID verdict fails the test at its end, after every other
+        measurement of the test has been recorded too.
+        """
+        if limits is None:
+            if nominal is not None and tolerance is not None:
+                limits = Limits.around(
+                    nominal,
+                    relative=tolerance.relative,
+                    absolute=tolerance.absolute,
+                    marginal=tolerance.marginal,
+                )
+            else:
+                limits = Limits()
+        s = self.session
+        m = Measurement.check(
+            name,
+            None if value is None else float(value),
+            unit,
+            limits,
+            tags=s.tags(waveform=waveform),
+            run_id=s.context.run_id,
+            test_id=self.item.nodeid,
+            extra=extra,
+        )
+        s.record(m)
+        _log(self.item).measurements.append(m)
+        self.item.user_properties.append((name, f"{m.value} {unit} [{m.verdict.value}]"))
+        return m.verdict
+
+    @property
+    def measurements(self) -> list[Measurement]:
+        """Measurements recorded so far in this test."""
+        return _log(self.item).measurements
+
+    def figure(self, caption: str, png: bytes) -> None:
+        """Attach a PNG figure to this test's section of the report."""
+        _log(self.item).figures.append((caption, png))
+
+
+@pytest.fixture
+def measure(tmsbench_session: BenchSession, request: pytest.FixtureRequest) -> Measure:
+    """Record a Measurement with limits and return its verdict (fails the test at its end)."""
+    return Measure(tmsbench_session, request.node)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    log = item.stash.get(_RESULTS, None)
+    if log is not None and log.failures():
+        raise AssertionError(
+            "out of limits:\n" + "\n".join(f"  {m.describe()}" for m in log.failures())
+        )
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    session = item.config.stash.get(_SESSION, None)
+    if session is None:
+        return report
+    log = item.stash.get(_RESULTS, None)
+    done = report.when == "call" or (report.when == "setup" and not report.passed)
+    if report.when == "teardown" and report.failed:
+        session.tests.append(
+            TestResult(item.nodeid, "error", report.duration, message=str(report.longreprtext))
+        )
+    if done and (log is not None or report.failed or report.skipped):
+        outcome = report.outcome if report.when == "call" else (
+            "skipped" if report.skipped else "error"
+        )
+        message = ""
+        if report.failed:
+            message = str(report.longreprtext)[-4000:]
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2])
+        session.tests.append(
+            TestResult(
+                item.nodeid,
+                outcome,
+                report.duration,
+                measurements=list(log.measurements) if log else [],
+                figures=list(log.figures) if log else [],
+                message=message,
+            )
+        )
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    bench_session = session.config.stash.get(_SESSION, None)
+    if bench_session is None:
+        return
+    failed = any(t.outcome in ("failed", "error") for t in bench_session.tests)
+    verdict = Verdict.FAIL if failed or exitstatus not in (0, 5) else Verdict.PASS
+    report = bench_session.results_dir / "report.html"
+    try:
+        write_report(
+            report,
+            f"tmsbench run {bench_session.context.run_id}",
+            bench_session.context.describe(),
+            bench_session.tests,
+        )
+    finally:
+        bench_session.close(verdict)
+    session.config.stash[_REPORT] = (report, bench_session.journal_path)
+
+
+_REPORT = pytest.StashKey[tuple[Path, Path]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    paths = config.stash.get(_REPORT, None)
+    if paths is None:
+        return
+    report, journal = paths
+    terminalreporter.write_sep("-", "tmsbench")
+    terminalreporter.write_line(f"HTML report: {report.resolve()}")
+    terminalreporter.write_line(f"journal:     {journal.resolve()}")
+    terminalreporter.write_line("JUnit XML:   use --junitxml=FILE (measurements as properties)")
+
+
+# ----------------------------------------------------------------- instruments
+
+
+def _clock_speed(session: BenchSession) -> float:
+    return session.bench.sim.speed if session.simulated and session.bench.sim else 1.0
+
+
+@pytest.fixture(scope="session")
+def _stimulator_link(tmsbench_session: BenchSession) -> Any:
+    from instruments.stimulator import open_stimulator
+
+    s = tmsbench_session
+    return s.instrument(
+        "stimulator",
+        lambda: open_stimulator(s.bench.stimulator, clock_speed=_clock_speed(s)),
+    )
+
+
+@pytest.fixture
+def stimulator(_stimulator_link: Any, tmsbench_session: BenchSession) -> Iterator[Any]:
+    """The stimulator driver; disarmed after every test, whatever happened in it."""
+    from harness.safety import safe_disarm
+
+    yield _stimulator_link
+    safe_disarm(_stimulator_link)
+    world = tmsbench_session.world
+    if world is not None and world.armed:  # ask the device, not the driver
+        raise AssertionError("the simulated stimulator is still ARMED after the test")
+
+
+@pytest.fixture(scope="session")
+def scope(tmsbench_session: BenchSession) -> Any:
+    """The oscilloscope driver (skipped when the bench has none)."""
+    from instruments.scope import open_scope
+
+    s = tmsbench_session
+    if s.bench.scope is None:
+        pytest.skip("the bench has no scope")
+    return s.instrument("scope", lambda: open_scope(s.bench.scope))
+
+
+@pytest.fixture(scope="session")
+def daq(tmsbench_session: BenchSession) -> Any:
+    """The DAQ driver (skipped when the bench has none)."""
+    from instruments.daq import open_daq
+
+    s = tmsbench_session
+    if s.bench.daq is None:
+        pytest.skip("the bench has no DAQ")
+    return s.instrument("daq", lambda: open_daq(s.bench.daq))
+
+
+@pytest.fixture
+def rig(
+    tmsbench_session: BenchSession,
+    stimulator: Any,
+    scope: Any,
+    request: pytest.FixtureRequest,
+) -> Iterator[Any]:
+    """Stimulator + scope (+ DAQ) of this test, armed on first use, disarmed at its end."""
+    from harness.capture import BenchRig
+
+    s = tmsbench_session
+    daq = request.getfixturevalue("daq") if s.bench.daq is not None else None
+    r = BenchRig(s, stimulator, scope, daq, s.spec, test_id=request.node.nodeid)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+@pytest.fixture
+def fire_and_capture(rig: Any) -> Callable[..., Any]:
+    """``fire_and_capture(percent, waveform=None)`` → analysed :class:`PulseCapture`."""
+    return rig.fire_and_capture
+
+
+@pytest.fixture
+def train(rig: Any) -> Callable[..., Any]:
+    """``train(rate_hz=, pulses=, percent=, trains=1, iti_s=0)`` → :class:`TrainCapture`."""
+    return rig.train
+
+
+@pytest.fixture
+def paired_pulse(rig: Any) -> Callable[..., Any]:
+    """``paired_pulse(interval_ms=, percent=)`` → :class:`TrainCapture` of the pair."""
+    return rig.paired_pulse

@@ -1,0 +1,54 @@
+"""DAQ card drivers: the :class:`Daq` interface and its nidaqmx implementation.
+
+``open_daq(bench.daq)`` gives a :class:`Daq` for the bench's card, over the
+local NI-DAQmx driver or an NI gRPC device server (``daq.grpc = "host:port"``).
+"""
+
+from __future__ import annotations
+
+from harness.config import DaqConfig
+from instruments.daq.base import Acquisition, AnalogRecord, Daq, EdgeCounter
+from instruments.daq.errors import (
+    DaqChannelInvalid,
+    DaqDeviceMissing,
+    DaqError,
+    DaqOutOfRange,
+    DaqRateTooHigh,
+    DaqReadTimeout,
+    DaqUnavailable,
+    DaqUnsupported,
+    ThermocoupleOpen,
+)
+
+__all__ = [
+    "Acquisition",
+    "AnalogRecord",
+    "Daq",
+    "DaqChannelInvalid",
+    "DaqDeviceMissing",
+    "DaqError",
+    "DaqOutOfRange",
+    "DaqRateTooHigh",
+    "DaqReadTimeout",
+    "DaqUnavailable",
+    "DaqUnsupported",
+    "EdgeCounter",
+    "ThermocoupleOpen",
+    "open_daq",
+]
+
+
+def open_daq(config: DaqConfig, *, timestamps: bool = True) -> Daq:
+    """The DAQ of a bench file's ``[daq]`` table.
+
+    ``grpc`` must be resolved (``host:port``); a bench still saying ``"sim"``
+    has not been started by the simulator.
+    """
+    if config.grpc == "sim":
+        raise DaqUnavailable(
+            'daq.grpc is still "sim": start the simulated bench (SimBench) and use its live bench',
+            device=config.device,
+        )
+    from instruments.daq.nidaq import NidaqmxDaq  # nidaqmx is imported only when a DAQ is used
+
+    return NidaqmxDaq(config, timestamps=timestamps)

@@ -237,7 +237,9 @@ class World:
             percent = (
                 self.state.intensity_percent if channel == "A" else self.state.intensity_b_percent
             )
-            v0 = min(self.capacitor_voltage(t), self.v0_for(percent)) if not missing else 0.0
+            # channel B (BiStim / twin mode) has its own bank, modelled as always recharged
+            cap_now = self.capacitor_voltage(t) if channel == "A" else self.v0_for(percent)
+            v0 = min(cap_now, self.v0_for(percent)) if not missing else 0.0
             v0 = max(v0, 0.0)
             circuit = self.circuit()
             dissipated = 0.0
@@ -245,7 +247,10 @@ class World:
                 summ = summarise(circuit, v0, topo)
                 dissipated = summ.dissipated_J
                 self._heat(t, summ.coil_dissipated_J * self.sim.thermal.coil_loss_fraction)
-                self._cap_set(_CapState(t, abs(summ.v_end_V), "charge", self.v0_for(percent)))
+                if channel == "A":
+                    self._cap_set(
+                        _CapState(t, abs(summ.v_end_V), "charge", self.v0_for(percent))
+                    )
             event = PulseEvent(
                 index=self._fires - 1,
                 t_s=t,
@@ -305,13 +310,19 @@ class World:
         power = self.sim.stimulator.charger_power_W
         hist = self._cap_history
         starts = np.fromiter((c.t for c in hist), dtype=np.float64, count=len(hist))
+        out = np.zeros_like(t)  # before the world started: discharged
+        if t.size > 1 and np.all(t[1:] >= t[:-1]):
+            # sorted times (DAQ sample clocks): one slice per segment, linear in samples
+            bounds = np.append(np.searchsorted(t, starts, side="left"), t.size)
+            for k in np.nonzero(np.diff(bounds) > 0)[0]:
+                lo, hi = bounds[k], bounds[k + 1]
+                out[lo:hi] = self._eval_segment(hist[k], t[lo:hi], cap_f, power)
+            return out
         seg = np.searchsorted(starts, t, side="right") - 1
-        out = np.zeros_like(t)
         for k in np.unique(seg):
-            if k < 0:
-                continue  # before the world started: discharged
-            m = seg == k
-            out[m] = self._eval_segment(hist[k], t[m], cap_f, power)
+            if k >= 0:
+                m = seg == k
+                out[m] = self._eval_segment(hist[k], t[m], cap_f, power)
         return out
 
     def _cap_set(self, state: _CapState) -> None:

@@ -1,0 +1,99 @@
+"""Reference (template) E-field shapes from a spec, and how well a pulse matches one.
+
+A spec describes a waveform by its damped period T and phase ratio r (2nd/1st
+phase peak of E). Those fix the loop's ωd = 2π/T and α, since for an RLC ring
+r = e^(−α(π − 2φ)/ωd) with φ = atan(α/ωd); V0, L and C only scale it. The
+template is the normalised E ∝ dI/dt of that loop for the waveform's
+conduction rule (biphasic: one period, half-sine: half, monophasic: until the
+capacitor voltage crosses zero, then an exponential decay with ``decay_tau_us``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def alpha_from_ratio(ratio: float, period_s: float) -> float:
+    """Damping α (1/s) of a ring with phase ratio ``ratio`` and period ``period_s``."""
+    if not 0 < ratio < 1:
+        raise ValueError(f"phase ratio must be in (0, 1), got {ratio}")
+    wd = 2 * math.pi / period_s
+    alpha = -math.log(ratio) * wd / math.pi
+    for _ in range(30):  # fixed point on r = exp(-α(π − 2 atan(α/ωd))/ωd)
+        alpha = -math.log(ratio) * wd / (math.pi - 2 * math.atan(alpha / wd))
+    return alpha
+
+
+def template_efield(
+    t_s: npt.ArrayLike,
+    *,
+    period_s: float,
+    phase_ratio: float,
+    topology: str,
+    decay_tau_s: float | None = None,
+) -> FloatArray:
+    """Normalised E-field (1 at onset) at times ``t_s`` (s) after the pulse onset."""
+    t = np.asarray(t_s, dtype=np.float64)
+    wd = 2 * math.pi / period_s
+    a = alpha_from_ratio(phase_ratio, period_s)
+    tc = np.clip(t, 0, None)
+    e = np.exp(-a * tc) * (np.cos(wd * tc) - (a / wd) * np.sin(wd * tc))
+    if topology == "biphasic":
+        end = period_s
+    elif topology in ("halfsine", "half_sine"):
+        end = period_s / 2
+    elif topology == "monophasic":
+        if decay_tau_s is None:
+            raise ValueError("a monophasic template needs decay_tau_us in the spec")
+        end = (math.pi - math.atan(wd / a)) / wd
+        i_end = math.exp(-a * end) * math.sin(wd * end) / wd  # current with dI/dt(0) = 1
+        tail = -(i_end / decay_tau_s) * np.exp(-(tc - end) / decay_tau_s)
+        e = np.where(t >= end, tail, e)
+        return np.where(t < 0, 0.0, e)
+    else:
+        raise ValueError(f"unknown topology {topology!r}")
+    return np.where((t < 0) | (t >= end), 0.0, e)
+
+
+@dataclass(frozen=True)
+class TemplateMatch:
+    """Agreement of a measured pulse with its template (both normalised to the first peak)."""
+
+    correlation: float  # Pearson correlation over the pulse window
+    nrmse: float  # RMS difference / template peak over the pulse window
+    window_us: float
+
+
+def match_template(
+    t_s: npt.ArrayLike,
+    measured: npt.ArrayLike,
+    onset_s: float,
+    template: FloatArray,
+) -> TemplateMatch:
+    """Compare ``measured`` (any scale, baseline removed) with ``template`` on the same times.
+
+    ``template`` must be evaluated at ``t_s − onset_s``; the window is where the
+    template is non-zero plus 10 %.
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    y = np.asarray(measured, dtype=np.float64)
+    nz = np.nonzero(template)[0]
+    if nz.size < 8 or not math.isfinite(onset_s):
+        return TemplateMatch(float("nan"), float("nan"), 0.0)
+    lo, hi = nz[0], nz[-1]
+    hi = min(t.size, hi + max(1, (hi - lo) // 10))
+    ym, tm = y[lo:hi], template[lo:hi]
+    k0 = int(np.argmin(np.abs(t[lo:hi] - onset_s)))
+    scale = float(np.max(ym[k0 : k0 + max(3, (hi - lo) // 50)]))
+    if not math.isfinite(scale) or scale == 0:
+        return TemplateMatch(float("nan"), float("nan"), 0.0)
+    yn = ym / scale
+    corr = float(np.corrcoef(yn, tm)[0, 1])
+    nrmse = float(np.sqrt(np.mean((yn - tm) ** 2)))
+    return TemplateMatch(corr, nrmse, float((t[hi - 1] - t[lo]) * 1e6))

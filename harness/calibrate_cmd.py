@@ -1,0 +1,41 @@
+"""``tmsbench calibrate --serial SN``: the curated calibration run for manufacturing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CALIBRATION_TESTS = ROOT / "tests" / "bench" / "test_calibration.py"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the calibration subset of the bench suite for one serial number."""
+    import pytest
+
+    if not CALIBRATION_TESTS.exists():
+        print(f"tmsbench calibrate: {CALIBRATION_TESTS} not found (run from a tmsbench checkout)")
+        return 2
+    argv = [str(CALIBRATION_TESTS), "-p", "no:cacheprovider", "-q",
+            "--dut-serial", args.serial, "--results", args.results]
+    for opt in ("bench", "spec", "station", "operator", "journal"):
+        value = getattr(args, opt)
+        if value:
+            argv += [f"--{opt}", value]
+    if args.junitxml:
+        argv += [f"--junitxml={args.junitxml}"]
+    return int(pytest.main(argv))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``tmsbench calibrate``."""
+    p = sub.add_parser("calibrate", help="calibration check and certificate for one serial")
+    p.add_argument("--serial", required=True, help="serial number of the stimulator under test")
+    p.add_argument("--bench", help="bench file (default: the simulated bench)")
+    p.add_argument("--spec", help="spec file (default: the bench file's)")
+    p.add_argument("--station")
+    p.add_argument("--operator")
+    p.add_argument("--journal", help="journal file (default: the bench file's)")
+    p.add_argument("--results", default="results", help="folder for reports and certificates")
+    p.add_argument("--junitxml", help="also write JUnit XML here")
+    p.set_defaults(func=run)

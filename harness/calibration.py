@@ -1,0 +1,144 @@
+"""The manufacturing calibration check: sweep, fit, verdict, record, certificate.
+
+Run by ``tests/bench/test_calibration.py`` (and so by ``tmsbench calibrate``):
+the spec's levels are swept upwards (lowering power settles ~10x slower than
+raising it), ``pulses_per_level`` pulses each; output (peak dI/dt, A/µs) vs
+%MSO is fitted and judged against the spec; the calibration record is
+committed to the journal and an HTML + PDF certificate written.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.analysis.calibration_fit import CalibrationFit, fit_calibration
+from harness.config import SpecConfig
+from harness.limits import Limits, Measurement, Verdict
+from harness.record.records import CalibrationRecord
+from harness.report import certificate, plots
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """What one calibration check produced."""
+
+    fit: CalibrationFit
+    verdict: Verdict
+    measurements: list[Measurement]
+    certificate_html: Path
+    certificate_pdf: Path
+    figures: list[tuple[str, bytes]]
+
+
+def sweep(rig: Any, spec: SpecConfig) -> tuple[list[float], list[float], Any]:
+    """Fire ``pulses_per_level`` pulses at each level, upwards; (percent, dI/dt, last capture)."""
+    xs: list[float] = []
+    ys: list[float] = []
+    last = None
+    for p in sorted(spec.calibration.percents):
+        for _ in range(spec.calibration.pulses_per_level):
+            last = rig.fire_and_capture(p)
+            xs.append(p)
+            ys.append(last.current.peak_didt_A_per_us)
+    return xs, ys, last
+
+
+def judge(fit: CalibrationFit, spec: SpecConfig, measure: Any) -> list[Verdict]:
+    """Record slope, R² and worst deviation against the spec; return their verdicts."""
+    cal = spec.calibration
+    t = cal.slope_tolerance
+    return [
+        measure(
+            "calibration slope",
+            fit.slope_per_percent,
+            "A/µs per %MSO",
+            nominal=spec.output.expected_didt(100) / 100,
+            tolerance=t,
+        ),
+        measure("calibration R²", fit.r2, "", Limits(low=cal.r2_min)),
+        measure(
+            "calibration worst deviation",
+            fit.worst_deviation_percent,
+            "%",
+            Limits(high=cal.max_deviation_percent),
+            at_percent=fit.worst_level_percent,
+        ),
+    ]
+
+
+def run_calibration(
+    rig: Any, spec: SpecConfig, measure: Any, measurements: list
+) -> CalibrationResult:
+    """The whole check; ``measurements`` is the test's list the verdicts land in."""
+    session = rig.session
+    xs, ys, last = sweep(rig, spec)
+    fit = fit_calibration(xs, ys, spec.output.expected_didt)
+    verdicts = judge(fit, spec, measure)
+    verdict = (
+        Verdict.FAIL
+        if Verdict.FAIL in verdicts or Verdict.INVALID in verdicts
+        else (Verdict.MARGINAL if Verdict.MARGINAL in verdicts else Verdict.PASS)
+    )
+    ctx = session.context
+    session.journal.append_calibration(
+        CalibrationRecord(
+            serial=ctx.stimulator_serial,
+            slope=fit.slope_per_percent,
+            offset=fit.offset,
+            r_squared=fit.r2,
+            worst_deviation=fit.worst_deviation_percent / 100.0,
+            verdict=verdict,
+            quantity="peak_didt",
+            unit="A/us",
+            tags=session.tags(),
+            run_id=ctx.run_id,
+            test_id=rig.test_id,
+        )
+    )
+    levels = np.array(fit.levels_percent)
+    tol = spec.output.didt_tolerance
+    exp = np.array([spec.output.expected_didt(p) for p in levels])
+    half = np.maximum(tol.absolute, tol.relative * exp)
+    curve = plots.calibration_plot(
+        xs,
+        ys,
+        slope=fit.slope_per_percent,
+        offset=fit.offset,
+        expected=exp,
+        band=(exp - half, exp + half),
+        levels=levels,
+        unit="peak dI/dt (A/µs)",
+        title=f"calibration of {ctx.stimulator_model} #{ctx.stimulator_serial}",
+    )
+    figures = [("output vs intensity", curve)]
+    if last is not None:
+        figures.append((f"pulse at {last.percent:g} %MSO", last.figure()))
+    bench = session.bench
+    cert = certificate.Certificate(
+        title=f"Calibration certificate {ctx.stimulator_model} #{ctx.stimulator_serial}",
+        verdict=verdict.value,
+        context={
+            **ctx.describe(),
+            "spec": spec.name,
+            "issued": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "fit": f"{fit.slope_per_percent:.5g} A/µs per %MSO, offset {fit.offset:+.4g} A/µs, "
+            f"R² {fit.r2:.6f}, {fit.n_points} pulses",
+        },
+        instruments={
+            "stimulator": f"{bench.stimulator.driver} {bench.stimulator.model} at "
+            f"{bench.stimulator.resource}",
+            "scope": f"{getattr(rig.scope, 'name', '?')} at "
+            f"{bench.scope.resource if bench.scope else '-'}",
+            "coil": f"{bench.coil.model} #{bench.coil.serial}",
+        },
+        measurements=measurements,
+        figures=figures,
+    )
+    stem = f"certificate-{ctx.stimulator_serial}-{ctx.run_id}"
+    html_path, pdf_path = certificate.write(cert, session.results_dir, stem)
+    return CalibrationResult(fit, verdict, list(measurements), html_path, pdf_path, figures)

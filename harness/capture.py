@@ -1,0 +1,455 @@
+"""Fire-and-capture and train capture: stimulator + scope + DAQ + analysis.
+
+:class:`BenchRig` is what the ``fire_and_capture``, ``train`` and
+``paired_pulse`` fixtures call. It arms lazily through the safety layer
+(:func:`harness.safety.armed`) and stays armed for the rest of the test, so a
+sweep pays the device's arming time once; :meth:`BenchRig.close` disarms.
+Every analysed pulse is committed to the journal before the call returns.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.analysis.batch import analyze_pulses
+from harness.analysis.pulse import analyze_pulse
+from harness.analysis.reference_shape import TemplateMatch, match_template, template_efield
+from harness.analysis.results import PulseBatch, PulseResult
+from harness.analysis.train import BurstResult, TrainResult, analyze_bursts, analyze_train
+from harness.config import ShapeSpec, SpecConfig
+from harness.report import plots
+from harness.safety import ArmedStimulator, armed, check_interval, check_train
+from instruments.scope.autorange import capture_autoranged
+from instruments.scope.waveform import Waveform
+from instruments.stimulator.base import Stimulator, Train
+
+RECORD_S = 1.0e-3  # scope record: 1 ms, 10 % before the trigger, 10,000 points
+PRETRIGGER = 0.1
+POINTS = 10_000
+TRIGGER_FRACTION = 0.1  # trigger at 10 % of the expected peak current
+# The trigger comes a few µs after the pulse onset (E steps to its peak at onset),
+# so the baseline is taken well before the trigger.
+BASELINE_END_S = -20e-6
+
+
+def analysis_shape(topology: str) -> str:
+    """Topology name as the analysis module spells it."""
+    return "half_sine" if topology == "halfsine" else topology
+
+
+@dataclass(frozen=True)
+class PulseCapture:
+    """One analysed pulse: metrics from the current and E-field channels, raw records attached."""
+
+    percent: float
+    waveform: str
+    current: PulseResult
+    efield_peak_V_per_m: float
+    efield_shape: TemplateMatch
+    waveforms: dict[str, Waveform]
+    template: np.ndarray | None = None
+    device_didt_A_per_us: float | None = None
+
+    def figure(self) -> bytes:
+        """The E-field (or current) record over its template, as PNG."""
+        name = "efield" if "efield" in self.waveforms else "current"
+        w = self.waveforms[name]
+        y = w.volts / w.volts_per_unit
+        unit = "V/m" if name == "efield" else "A"
+        tpl = env = None
+        if self.template is not None and math.isfinite(self.efield_peak_V_per_m):
+            tpl = self.template * self.efield_peak_V_per_m
+            band = 0.05 * self.efield_peak_V_per_m
+            env = (tpl - band, tpl + band)
+        return plots.pulse_plot(
+            w.t * 1e6,
+            y,
+            unit=unit,
+            template=tpl,
+            envelope=env,
+            title=f"{self.waveform} pulse at {self.percent:g} %MSO ({name})",
+        )
+
+
+@dataclass(frozen=True)
+class TrainCapture:
+    """A captured train: scope time tags and records, DAQ count, temperatures, timing."""
+
+    rate_hz: float
+    expected_pulses: int
+    times_s: np.ndarray  # scope trigger time tags, device clock
+    n_scope: int
+    n_valid: int
+    n_daq: int | None
+    pulses: PulseBatch | None
+    metrics: TrainResult
+    bursts: BurstResult | None
+    temperature_before: float | None
+    temperature_after: float | None
+    max_coil_temperature_C: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def intervals_ms(self) -> list[float]:
+        """Intervals between consecutive pulses (ms, device clock)."""
+        return [float(x) * 1e3 for x in np.diff(self.times_s)]
+
+    def figure(self) -> bytes:
+        """Inter-pulse intervals vs the nominal 1/rate, as PNG."""
+        return plots.train_plot(
+            self.times_s,
+            rate_hz=self.rate_hz,
+            title=f"{self.expected_pulses} pulses at {self.rate_hz:g} Hz",
+        )
+
+
+class BenchRig:
+    """The instruments of one test, armed lazily and disarmed on :meth:`close`."""
+
+    def __init__(
+        self,
+        session: Any,
+        stimulator: Stimulator,
+        scope: Any,
+        daq: Any | None,
+        spec: SpecConfig,
+        test_id: str = "",
+    ) -> None:
+        self.session = session
+        self.stimulator = stimulator
+        self.scope = scope
+        self.daq = daq
+        self.spec = spec
+        self.test_id = test_id
+        self._stack = ExitStack()
+        self._armed: ArmedStimulator | None = None
+        self._waveform: str | None = None
+        self._scope_ready = False
+        bench = session.bench
+        self.resistance_ohm = bench.coil.resistance_mohm * 1e-3
+        self.channels = dict(bench.scope.channels) if bench.scope else {}
+        self.temp_channel = next(
+            (
+                n
+                for n, c in (bench.daq.channels.items() if bench.daq else [])
+                if c.kind == "thermocouple"
+            ),
+            None,
+        )
+        self.counter_channel = next(
+            (
+                n
+                for n, c in (bench.daq.channels.items() if bench.daq else [])
+                if c.kind == "counter"
+            ),
+            None,
+        )
+
+    # ------------------------------------------------------------ arming
+    def close(self) -> None:
+        """Disarm (through the safety layer) and forget the armed state."""
+        self._armed = None
+        self._stack.close()
+
+    def _ensure_armed(self, percent: float, waveform: str | None) -> ArmedStimulator:
+        wave = waveform or self._waveform or self.spec.waveforms[0]
+        if wave != self._waveform:
+            self.close()  # the waveform is changed while disarmed
+            self.stimulator.set_waveform(wave)  # type: ignore[arg-type]
+            self._waveform = wave
+        if self._armed is None:
+            self._armed = self._stack.enter_context(
+                armed(self.stimulator, self.spec.limits, intensity_percent=percent)
+            )
+        elif self._armed.intensity_percent != percent:
+            self._armed.set_intensity(percent)
+        return self._armed
+
+    # ------------------------------------------------------------ scope
+    def _expected_peaks(self, percent: float) -> dict[str, float]:
+        out = self.spec.output
+        didt = out.expected_didt(percent)  # A/µs
+        shape = self.spec.shape.get("biphasic") or next(iter(self.spec.shape.values()), None)
+        period_us = shape.period_us if shape and shape.period_us else 350.0
+        peaks: dict[str, float] = {}
+        for name, ch in self.channels.items():
+            if ch.quantity == "current":
+                peaks[name] = didt * period_us / (2 * math.pi)  # ≥ peak current (A)
+            elif ch.quantity == "efield":
+                peaks[name] = out.expected_efield(percent)
+            else:
+                peaks[name] = didt
+        return peaks
+
+    def _current_channel(self) -> str:
+        for name, ch in self.channels.items():
+            if ch.quantity == "current":
+                return name
+        raise ValueError('the bench\'s scope has no channel with quantity = "current"')
+
+    def _setup_scope(self, percent: float) -> dict[str, float]:
+        peaks = self._expected_peaks(percent)
+        cur = self._current_channel()
+        if not self._scope_ready:
+            self.scope.set_timebase(RECORD_S, pretrigger=PRETRIGGER, points=POINTS)
+            self._scope_ready = True
+        level = TRIGGER_FRACTION * peaks[cur] * self.channels[cur].volts_per_unit
+        self.scope.set_trigger(cur, level, "rising")
+        return peaks
+
+    # ------------------------------------------------------------ single pulse
+    def fire_and_capture(self, percent: float, waveform: str | None = None) -> PulseCapture:
+        """Set ``percent`` %MSO, arm (once), fire one pulse, capture, analyse and record it."""
+        stim = self._ensure_armed(percent, waveform)
+        peaks = self._setup_scope(percent)
+        didt_box: list[float | None] = []
+
+        def acquire() -> None:
+            self.scope.arm()
+            didt_box.append(stim.fire())
+            self.scope.wait(timeout_s=5.0)
+
+        ranged = capture_autoranged(self.scope, peaks, acquire)
+        wave = self._waveform or self.spec.waveforms[0]
+        cap = self._analyse(percent, wave, ranged.waveforms, didt_box[-1] if didt_box else None)
+        self._record_pulse(cap)
+        return cap
+
+    def _analyse(
+        self, percent: float, wave: str, wfs: dict[str, Waveform], device_didt: float | None
+    ) -> PulseCapture:
+        cur = wfs[self._current_channel()]
+        res = analyze_pulse(
+            cur.values(),
+            cur.dt_s,
+            channel="current",
+            shape=analysis_shape(wave),
+            t0_s=cur.t0_s,
+            resistance_ohm=self.resistance_ohm,
+        )
+        e_name = next((n for n, c in self.channels.items() if c.quantity == "efield"), None)
+        e_peak, match, tpl = math.nan, TemplateMatch(math.nan, math.nan, 0.0), None
+        if e_name is not None and e_name in wfs:
+            w = wfs[e_name]
+            e = w.values()  # V/m
+            # the dI/dt path of the analysis gives the first-phase peak of any ∝ dI/dt signal
+            e_res = analyze_pulse(
+                e * 1e6, w.dt_s, channel="didt", shape=analysis_shape(wave), t0_s=w.t0_s,
+                baseline_window_s=(w.t0_s, BASELINE_END_S),
+            )
+            e_peak = e_res.peak_didt_A_per_us
+            tpl = self._template(wave, w.t - e_res.onset_us * 1e-6)
+            if tpl is not None and e_res.valid:
+                match = match_template(w.t, e - e_res.baseline / 1e6, e_res.onset_us * 1e-6, tpl)
+        return PulseCapture(percent, wave, res, e_peak, match, dict(wfs), tpl, device_didt)
+
+    def _template(self, wave: str, t_rel: np.ndarray) -> np.ndarray | None:
+        own: ShapeSpec | None = self.spec.shape.get(wave)
+        ref = self.spec.shape.get("biphasic") or own
+        period = (own.period_us if own and own.period_us else None) or (
+            ref.period_us if ref else None
+        )
+        ratio = (own.phase_ratio if own and own.phase_ratio else None) or (
+            ref.phase_ratio if ref else None
+        )
+        if period is None or ratio is None:
+            return None
+        tau = own.decay_tau_us * 1e-6 if own and own.decay_tau_us else None
+        if wave == "monophasic" and tau is None:
+            return None
+        return template_efield(
+            t_rel, period_s=period * 1e-6, phase_ratio=ratio, topology=wave, decay_tau_s=tau
+        )
+
+    def _record_pulse(self, cap: PulseCapture) -> None:
+        s = self.session
+        r = cap.current
+        metrics: dict[str, Any] = {
+            "percent": cap.percent,
+            "valid": r.valid,
+            "peak_current_A": r.peak_current_A,
+            "peak_didt_A_per_us": r.peak_didt_A_per_us,
+            "efield_V_per_m": cap.efield_peak_V_per_m,
+            "period_us": r.period_us,
+            "phase_ratio": r.phase_ratio,
+            "template_correlation": cap.efield_shape.correlation,
+            "energy_J": r.energy_J,
+        }
+        s.record_pulse(
+            {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))},
+            tags=s.tags(waveform=cap.waveform),
+            run_id=s.context.run_id,
+            test_id=self.test_id,
+        )
+
+    # ------------------------------------------------------------ trains
+    def _temperature(self) -> float | None:
+        if self.daq is not None and self.temp_channel is not None:
+            return float(self.daq.read_temperature(self.temp_channel))
+        return None
+
+    def train(
+        self,
+        *,
+        rate_hz: float,
+        pulses: int,
+        percent: float,
+        trains: int = 1,
+        iti_s: float = 0.0,
+        waveform: str | None = None,
+        rest_after_s: float = 0.0,
+    ) -> TrainCapture:
+        """Run ``trains`` trains of ``pulses`` at ``rate_hz``; capture every pulse.
+
+        Limits are checked before anything is sent. The scope records one
+        segment per pulse; the DAQ counts the trigger-out independently.
+        """
+        spec_train = Train(rate_hz=rate_hz, pulses=pulses, trains=trains, iti_s=iti_s)
+        check_train(self.spec.limits, percent, spec_train)
+        total = pulses * trains
+        if total > 1000:
+            raise ValueError(f"{total} pulses exceed the scope's 1000 segments: split the train")
+        stim = self._ensure_armed(percent, waveform)
+        self._setup_scope(percent)
+        cur = self._current_channel()
+        peaks = self._expected_peaks(percent)
+        from instruments.scope.autorange import volts_per_div
+
+        self.scope.configure_channel(
+            cur, volts_per_div=volts_per_div(peaks[cur] * self.channels[cur].volts_per_unit)
+        )
+        counter = None
+        if self.daq is not None and self.counter_channel is not None:
+            counter = self.daq.count_edges(self.counter_channel)
+        try:
+            t_before = self._temperature()
+            if total >= 2:
+                self.scope.arm_segmented(total)
+            else:
+                self.scope.arm()
+            stim.train(spec_train)
+            self.scope.wait(timeout_s=5.0 + stim.stimulator.wall(0.5))
+            n_daq = int(counter.count()) if counter is not None else None
+        finally:
+            if counter is not None:
+                counter.close()
+        t_after = self._temperature()
+        segs = self.scope.read_segments(cur) if total >= 2 else [self.scope.read_waveform(cur)]
+        times = np.array([w.time_tag_s for w in segs])
+        batch = None
+        n_valid = 0
+        if segs:
+            clipped = [w.segment for w in segs if w.clipped]
+            data = np.stack([w.volts / w.volts_per_unit for w in segs])
+            batch = analyze_pulses(
+                data,
+                segs[0].dt_s,
+                channel="current",
+                shape=analysis_shape(self._waveform or "biphasic"),
+                t0_s=segs[0].t0_s,
+                baseline_window_s=(segs[0].t0_s, BASELINE_END_S),
+            )
+            n_valid = int(np.count_nonzero(batch.valid)) - len(
+                [c for c in clipped if batch.valid[c - 1]]
+            )
+        metrics = analyze_train(times, rate_hz)
+        bursts = None
+        if trains > 1 and pulses > 1:
+            burst_period = (pulses - 1) / rate_hz + iti_s
+            bursts = analyze_bursts(
+                times,
+                intra_rate_hz=rate_hz,
+                burst_rate_hz=1.0 / burst_period,
+                pulses_per_burst=pulses,
+            )
+        cap = TrainCapture(
+            rate_hz,
+            total,
+            times,
+            len(segs),
+            n_valid,
+            n_daq,
+            batch,
+            metrics,
+            bursts,
+            t_before,
+            t_after,
+            stim.max_coil_temperature_C,
+        )
+        self._record_train(cap, percent)
+        if rest_after_s > 0:
+            stim.stimulator.sleep(rest_after_s)
+        return cap
+
+    def paired_pulse(self, *, interval_ms: float, percent: float) -> TrainCapture:
+        """Two pulses ``interval_ms`` apart, both captured (segmented memory)."""
+        check_interval(self.spec.limits, percent, interval_ms)
+        stim = self._ensure_armed(percent, None)
+        self._setup_scope(percent)
+        cur = self._current_channel()
+        counter = (
+            self.daq.count_edges(self.counter_channel)
+            if self.daq is not None and self.counter_channel is not None
+            else None
+        )
+        try:
+            self.scope.arm_segmented(2)
+            stim.paired_pulse(interval_ms)
+            self.scope.wait(timeout_s=5.0)
+            n_daq = int(counter.count()) if counter is not None else None
+        finally:
+            if counter is not None:
+                counter.close()
+        segs = self.scope.read_segments(cur)
+        times = np.array([w.time_tag_s for w in segs])
+        data = np.stack([w.volts / w.volts_per_unit for w in segs])
+        batch = analyze_pulses(
+            data,
+            segs[0].dt_s,
+            channel="current",
+            t0_s=segs[0].t0_s,
+            shape=analysis_shape(self._waveform or "biphasic"),
+            baseline_window_s=(segs[0].t0_s, BASELINE_END_S),
+        )
+        n_valid = int(np.count_nonzero(batch.valid & ~np.array([w.clipped for w in segs])))
+        metrics = analyze_train(times, 1e3 / interval_ms)
+        return TrainCapture(
+            1e3 / interval_ms, 2, times, len(segs), n_valid, n_daq, batch, metrics, None, None, None
+        )
+
+    def _record_train(self, cap: TrainCapture, percent: float) -> None:
+        s = self.session
+        m = cap.metrics
+        data: dict[str, Any] = {
+            "percent": percent,
+            "rate_hz": cap.rate_hz,
+            "expected_pulses": cap.expected_pulses,
+            "scope_pulses": cap.n_scope,
+            "valid_pulses": cap.n_valid,
+            "mean_rate_hz": m.mean_rate_hz,
+            "rate_error_pct": m.rate_error_pct,
+            "jitter_us": m.jitter_us,
+            "missing_pulses": m.missing_pulses,
+        }
+        if cap.n_daq is not None:
+            data["daq_pulses"] = cap.n_daq
+        tags = s.tags()
+        s.record_train(
+            {k: v for k, v in data.items() if not (isinstance(v, float) and math.isnan(v))},
+            tags=tags,
+            run_id=s.context.run_id,
+            test_id=self.test_id,
+        )
+        for label, value in (("before", cap.temperature_before), ("after", cap.temperature_after)):
+            if value is not None:
+                s.journal.append_temperature(
+                    value,
+                    tags={**tags, "phase": label},
+                    run_id=s.context.run_id,
+                    test_id=self.test_id,
+                )

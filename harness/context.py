@@ -1,0 +1,119 @@
+"""Run context: who, where, what device, which code — attached to every result."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.config import BenchConfig
+
+
+def git_revision(cwd: Path | None = None) -> str:
+    """Short git revision of the harness checkout (``+dirty`` if modified), or ``unknown``."""
+    here = cwd or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{rev}+dirty" if dirty else rev
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus random suffix (``20261125T134501Z-3f9a1c``)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Context of one run; ``tags()`` are the bounded ones safe as InfluxDB tags."""
+
+    run_id: str
+    station: str
+    operator: str
+    stimulator_model: str
+    stimulator_serial: str
+    coil_model: str
+    coil_serial: str
+    bench_file: str
+    spec_name: str
+    git_revision: str
+    simulated: bool
+    started_ns: int = field(default_factory=time.time_ns)
+
+    @classmethod
+    def from_bench(
+        cls,
+        bench: BenchConfig,
+        spec_name: str,
+        *,
+        station: str | None = None,
+        operator: str | None = None,
+        dut_serial: str | None = None,
+        simulated: bool = False,
+        run_id: str | None = None,
+    ) -> RunContext:
+        """Context from a bench file; command-line values override the file's."""
+        return cls(
+            run_id=run_id or new_run_id(),
+            station=station or bench.station,
+            operator=operator or os.environ.get("TMSBENCH_OPERATOR") or _user(),
+            stimulator_model=bench.stimulator.model,
+            stimulator_serial=dut_serial or bench.stimulator.serial,
+            coil_model=bench.coil.model,
+            coil_serial=bench.coil.serial,
+            bench_file=bench.source,
+            spec_name=spec_name,
+            git_revision=git_revision(),
+            simulated=simulated,
+        )
+
+    def tags(self) -> dict[str, str]:
+        """Bounded-cardinality tags (station, models, serials)."""
+        return {
+            "station": self.station,
+            "stimulator_model": self.stimulator_model,
+            "stimulator_serial": self.stimulator_serial,
+            "coil_model": self.coil_model,
+            "coil_serial": self.coil_serial,
+        }
+
+    def describe(self) -> dict[str, str]:
+        """Everything, as text, for report headers."""
+        return {
+            "run id": self.run_id,
+            "station": self.station,
+            "operator": self.operator,
+            "stimulator": f"{self.stimulator_model} #{self.stimulator_serial}",
+            "coil": f"{self.coil_model} #{self.coil_serial}",
+            "bench file": self.bench_file + (" (simulated bench)" if self.simulated else ""),
+            "spec": self.spec_name,
+            "harness revision": self.git_revision,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started_ns / 1e9)),
+        }
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

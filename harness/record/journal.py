@@ -1,0 +1,241 @@
+"""The journal: durable, embedded store of every result (SQLite, WAL).
+
+Every ``append*`` call is one transaction committed (and, with the default
+``synchronous=FULL``, fsynced) before it returns. Batch appends use one
+``executemany`` in one transaction.
+
+Wire timestamps. Each row gets a ``ts`` that is unique in the journal (a
+UNIQUE index enforces it): the recorded ``time_ns`` when it is free, else the
+next free nanosecond after it. Since ``ts`` is unique across *all* rows, it is
+unique within every InfluxDB series, so re-sending a batch whose
+acknowledgement was lost overwrites the same points instead of adding copies,
+even for two measurements of the same name recorded in the same nanosecond.
+The shift is a few ns at most in practice; the exact ``time_ns`` stays in the
+journal. (Uniqueness holds per journal: two journals writing the *same*
+series — same station and tags — could still collide.)
+
+Threads: one :class:`Journal` (one connection, guarded by a lock) for the
+writers; the forwarder and the CLI open their own connections
+(:mod:`harness.record.outbox`). WAL lets them read while a write is going on.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.limits import Measurement, Verdict
+from harness.record import records
+from harness.record.records import CalibrationRecord, Row, RunInfo
+from harness.record.schema import Synchronous, connect, migrate
+
+_INSERT = (
+    "INSERT INTO points (kind, ts, time_ns, tagset, run_id, test_id, value,"
+    " low, high, marginal_low, marginal_high, nominal, data)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_dumps_sorted = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
+
+
+class Journal:
+    """Writer side of the journal file at ``path`` (created if missing).
+
+    ``synchronous``: ``"FULL"`` (default, survives power loss) or ``"NORMAL"``
+    (survives process crashes only; faster single appends).
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL") -> None:
+        self.path = Path(path)
+        self._db = connect(self.path, synchronous=synchronous)
+        migrate(self._db)
+        self._lock = threading.Lock()
+        self._tagsets: dict[tuple[tuple[str, str], ...], int] = {}
+        for tid, tags_json in self._db.execute("SELECT id, tags FROM tagsets"):
+            self._tagsets[tuple(sorted(json.loads(tags_json).items()))] = tid
+        self._closed = False
+
+    # ------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r})"
+
+    # ------------------------------------------------------------ appends
+    def append_rows(
+        self, rows: Iterable[Row], *, also: Callable[[sqlite3.Connection], None] | None = None
+    ) -> list[int]:
+        """Append rows in one transaction; return their journal ids (in order).
+
+        ``also`` runs inside the same transaction (used for the runs table).
+        """
+        rows = list(rows)
+        if not rows:
+            return []
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("journal is closed")
+            db = self._db
+            new_tagsets: list[tuple[tuple[str, str], ...]] = []
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if also is not None:
+                    also(db)
+                params = self._params(db, rows, new_tagsets)
+                first = db.execute("SELECT coalesce(max(id), 0) FROM points").fetchone()[0] + 1
+                db.executemany(_INSERT, params)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                for key in new_tagsets:
+                    self._tagsets.pop(key, None)
+                raise
+        return list(range(first, first + len(rows)))
+
+    def _params(
+        self,
+        db: sqlite3.Connection,
+        rows: list[Row],
+        new_tagsets: list[tuple[tuple[str, str], ...]],
+    ) -> list[tuple[Any, ...]]:
+        hwm = db.execute("SELECT max(ts) FROM points").fetchone()[0]
+        hwm = -(2**63) if hwm is None else hwm
+        assigned: set[int] = set()
+        tagsets = self._tagsets
+        params = []
+        append = params.append
+        for kind, time_ns, tags, run_id, test_id, value, lim, data in rows:
+            tid = tagsets.get(tags)
+            if tid is None:
+                tid = self._intern(db, tags)
+                new_tagsets.append(tags)
+            if time_ns > hwm:
+                ts = hwm = time_ns
+            else:
+                ts = time_ns
+                while (
+                    ts in assigned
+                    or db.execute("SELECT 1 FROM points WHERE ts=?", (ts,)).fetchone()
+                ):
+                    ts += 1
+                hwm = max(hwm, ts)
+            assigned.add(ts)
+            append(
+                (
+                    kind,
+                    ts,
+                    time_ns,
+                    tid,
+                    run_id,
+                    test_id,
+                    value,
+                    *lim,
+                    None if data is None else _dumps(data),
+                )
+            )
+        return params
+
+    def _intern(self, db: sqlite3.Connection, tags: tuple[tuple[str, str], ...]) -> int:
+        text = _dumps_sorted(dict(tags))
+        db.execute("INSERT OR IGNORE INTO tagsets (tags) VALUES (?)", (text,))
+        tid = db.execute("SELECT id FROM tagsets WHERE tags=?", (text,)).fetchone()[0]
+        self._tagsets[tags] = tid
+        return tid
+
+    def append_measurement(self, m: Measurement) -> int:
+        """Append one Measurement; return its journal id."""
+        return self.append_rows([records.measurement_row(m)])[0]
+
+    def append_measurements(self, ms: Iterable[Measurement]) -> int:
+        """Append many Measurements in one transaction; return how many."""
+        row = records.measurement_row
+        return len(self.append_rows([row(m) for m in ms]))
+
+    def append_pulse(self, metrics: Mapping[str, Any], **context: Any) -> int:
+        """Append one pulse summary (see :func:`records.pulse_row` for ``context``)."""
+        return self.append_rows([records.pulse_row(metrics, **context)])[0]
+
+    def append_train(self, metrics: Mapping[str, Any], **context: Any) -> int:
+        """Append one train summary (see :func:`records.train_row`)."""
+        return self.append_rows([records.train_row(metrics, **context)])[0]
+
+    def append_temperature(self, celsius: float | None, **context: Any) -> int:
+        """Append one temperature point in °C (see :func:`records.temperature_row`)."""
+        return self.append_rows([records.temperature_row(celsius, **context)])[0]
+
+    def append_calibration(self, rec: CalibrationRecord) -> int:
+        """Append one calibration record."""
+        return self.append_rows([records.calibration_row(rec)])[0]
+
+    # ------------------------------------------------------------ runs
+    def start_run(self, info: RunInfo) -> int:
+        """Record the start of a run (runs table + a ``tms_run`` start point)."""
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO runs (run_id, station, operator, git_revision, bench,"
+                " started_ns) VALUES (?,?,?,?,?,?)",
+                (
+                    info.run_id,
+                    info.station,
+                    info.operator,
+                    info.git_revision,
+                    info.bench,
+                    info.started_ns,
+                ),
+            )
+
+        row = records.run_row(info, "start", time_ns=info.started_ns)
+        return self.append_rows([row], also=insert)[0]
+
+    def finish_run(self, run_id: str, verdict: Verdict | str, *, time_ns: int | None = None) -> int:
+        """Record the end of a run with its overall verdict."""
+        end = time.time_ns() if time_ns is None else int(time_ns)
+        with self._lock:
+            found = self._db.execute(
+                "SELECT run_id, station, operator, git_revision, bench, started_ns FROM runs"
+                " WHERE run_id=?",
+                (run_id,),
+            ).fetchone()
+        info = RunInfo(*found) if found else RunInfo(run_id, started_ns=end)
+
+        def update(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR IGNORE INTO runs (run_id, started_ns) VALUES (?, ?)", (run_id, end)
+            )
+            db.execute(
+                "UPDATE runs SET finished_ns=?, verdict=? WHERE run_id=?",
+                (end, str(verdict), run_id),
+            )
+
+        row = records.run_row(
+            info,
+            "finish",
+            time_ns=end,
+            verdict=verdict,
+            duration_s=(end - info.started_ns) / 1e9,
+        )
+        return self.append_rows([row], also=update)[0]
+
+    # ------------------------------------------------------------ queries
+    def count(self) -> int:
+        """Number of points in the journal."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM points").fetchone()[0]

@@ -1,0 +1,157 @@
+"""Journal storage: connection settings and versioned schema migrations.
+
+The journal is one SQLite file in WAL mode. Durability choice:
+``journal_mode=WAL`` with ``synchronous=FULL`` — every commit fsyncs the WAL
+before ``COMMIT`` returns, so a committed row survives a process kill *and* a
+power loss or OS crash. (``NORMAL`` with WAL survives a process kill but may
+lose the last commits on power loss; a manufacturing station is exactly where
+power gets pulled, so FULL is the default. Batch appends amortise the fsync.)
+SQLite's WAL guarantees that a crash at any moment leaves either the old or the
+new committed state, never a corrupt file.
+
+Schema version is ``PRAGMA user_version``; :data:`MIGRATIONS` are applied in
+order, each in its own transaction together with the version bump.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
+
+#: How long a connection waits for another connection's write lock (ms).
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated DDL inside the caller's transaction.
+
+    (``executescript`` would COMMIT first and break the migration's atomicity.)
+    """
+    for statement in script.split(";"):
+        lines = [ln.split("--", 1)[0] for ln in statement.splitlines()]
+        sql = "\n".join(lines).strip()
+        if sql:
+            db.execute(sql)
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        -- Interned bounded tag sets (station, models, serials, name, unit, ...).
+        CREATE TABLE tagsets (
+            id   INTEGER PRIMARY KEY,
+            tags TEXT NOT NULL UNIQUE          -- canonical JSON object, keys sorted
+        );
+        -- Every journalled point, in append order (id = journal order).
+        CREATE TABLE points (
+            id            INTEGER PRIMARY KEY,
+            kind          TEXT    NOT NULL,    -- measurement, pulse, train, ...
+            ts            INTEGER NOT NULL,    -- wire timestamp, ns, unique
+            time_ns       INTEGER NOT NULL,    -- time as recorded, ns since epoch
+            tagset        INTEGER NOT NULL REFERENCES tagsets(id),
+            run_id        TEXT    NOT NULL DEFAULT '',
+            test_id       TEXT    NOT NULL DEFAULT '',
+            value         REAL,                -- main value (measurement, temperature)
+            low           REAL,
+            high          REAL,
+            marginal_low  REAL,
+            marginal_high REAL,
+            nominal       REAL,
+            data          TEXT                 -- JSON object of further fields
+        );
+        CREATE UNIQUE INDEX points_ts ON points(ts);
+        CREATE INDEX points_run ON points(run_id);
+        -- Run records (one row per run, finished on finish_run).
+        CREATE TABLE runs (
+            run_id       TEXT PRIMARY KEY,
+            station      TEXT NOT NULL DEFAULT '',
+            operator     TEXT NOT NULL DEFAULT '',
+            git_revision TEXT NOT NULL DEFAULT '',
+            bench        TEXT NOT NULL DEFAULT '',
+            started_ns   INTEGER NOT NULL,
+            finished_ns  INTEGER,
+            verdict      TEXT
+        );
+        -- Forwarding state per sink: every point with id <= sent_upto has been
+        -- accepted by the sink or quarantined.
+        CREATE TABLE cursors (
+            sink          TEXT PRIMARY KEY,
+            sent_upto     INTEGER NOT NULL DEFAULT 0,
+            last_ok_ns    INTEGER,
+            last_error    TEXT,
+            last_error_ns INTEGER
+        );
+        -- Points a sink refused (HTTP 4xx for that point), with its message.
+        CREATE TABLE quarantine (
+            sink     TEXT    NOT NULL,
+            point_id INTEGER NOT NULL REFERENCES points(id),
+            message  TEXT    NOT NULL,
+            at_ns    INTEGER NOT NULL,
+            PRIMARY KEY (sink, point_id)
+        );
+        """,
+    )
+
+
+#: Ordered migrations; migration ``i`` brings the schema to version ``i + 1``.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be opened or used (newer schema, not a journal, ...)."""
+
+
+def connect(path: str | Path, *, synchronous: Synchronous = "FULL") -> sqlite3.Connection:
+    """Open a connection with the journal's settings (WAL, fsync, busy timeout).
+
+    The connection is in autocommit mode (``isolation_level=None``): callers
+    open transactions explicitly with ``BEGIN IMMEDIATE``.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=30.0)
+    try:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise JournalError(f"{p}: cannot switch to WAL mode (got {mode!r})")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("PRAGMA foreign_keys=OFF")  # integrity is kept by the writer
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise JournalError(f"{p}: not a usable journal: {exc}") from exc
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`; return the version found.
+
+    Raises :class:`JournalError` if the file was written by a newer tmsbench.
+    """
+    found = db.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise JournalError(
+            f"journal schema version {found} is newer than this tmsbench ({SCHEMA_VERSION})"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the lock.
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            if current > version:
+                db.execute("COMMIT")
+                continue
+            MIGRATIONS[version](db)
+            db.execute(f"PRAGMA user_version={version + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return found

@@ -1,0 +1,105 @@
+"""Calibration certificate: one HTML page and a PDF with the curve, a waveform and the limits."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+from matplotlib.backends.backend_pdf import PdfPages
+
+from harness.limits import Measurement
+from harness.report.html import _CSS, _badge, _measurement_rows
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Everything printed on a calibration certificate."""
+
+    title: str
+    verdict: str
+    context: Mapping[str, str]  # serials, station, operator, date, revision
+    instruments: Mapping[str, str]  # role -> identity/resource
+    measurements: Sequence[Measurement]
+    figures: Sequence[tuple[str, bytes]]  # (caption, PNG)
+
+
+def render_html(cert: Certificate) -> str:
+    """The certificate as a self-contained HTML page."""
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+        for k, v in cert.context.items()
+    )
+    inst = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+        for k, v in cert.instruments.items()
+    )
+    figs = "".join(
+        f'<div class="fig"><img alt="{html.escape(c)}" src="data:image/png;base64,'
+        f'{base64.b64encode(p).decode()}"><br><small>{html.escape(c)}</small></div>'
+        for c, p in cert.figures
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(cert.title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{html.escape(cert.title)} {_badge(cert.verdict)}</h1>"
+        f'<table class="ctx">{rows}</table><h2>Instruments</h2><table class="ctx">{inst}</table>'
+        f"<h2>Results</h2>{_measurement_rows(cert.measurements)}{figs}</body></html>"
+    )
+
+
+def render_pdf(cert: Certificate) -> bytes:
+    """The certificate as a PDF (text page + one page per figure)."""
+    buf = io.BytesIO()
+    with PdfPages(buf) as pdf:
+        fig = plt.figure(figsize=(8.27, 11.69))  # A4 portrait
+        y = 0.95
+        fig.text(0.08, y, cert.title, fontsize=16, weight="bold")
+        fig.text(
+            0.08,
+            y - 0.03,
+            f"verdict: {cert.verdict.upper()}",
+            fontsize=13,
+            color="darkgreen" if cert.verdict.lower() == "pass" else "darkred",
+        )
+        y -= 0.08
+        for block in (cert.context, cert.instruments):
+            for k, v in block.items():
+                fig.text(0.08, y, f"{k}:", fontsize=9, color="0.35")
+                fig.text(0.32, y, str(v), fontsize=9)
+                y -= 0.022
+            y -= 0.015
+        fig.text(0.08, y, "results", fontsize=11, weight="bold")
+        y -= 0.028
+        for m in cert.measurements:
+            fig.text(0.08, y, m.describe(), fontsize=8.5, family="monospace")
+            y -= 0.02
+        pdf.savefig(fig)
+        plt.close(fig)
+        for caption, png in cert.figures:
+            fig = plt.figure(figsize=(8.27, 5.8))
+            ax = fig.add_axes((0.03, 0.08, 0.94, 0.86))
+            ax.imshow(mpimg.imread(io.BytesIO(png), format="png"))
+            ax.axis("off")
+            fig.text(0.05, 0.03, caption, fontsize=9)
+            pdf.savefig(fig)
+            plt.close(fig)
+    return buf.getvalue()
+
+
+def write(cert: Certificate, folder: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``<stem>.html`` and ``<stem>.pdf`` into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    h = folder / f"{stem}.html"
+    p = folder / f"{stem}.pdf"
+    h.write_text(render_html(cert), encoding="utf-8")
+    p.write_bytes(render_pdf(cert))
+    return h, p

@@ -1,0 +1,126 @@
+"""One self-contained HTML report per run: context, verdicts, measurements, plots.
+
+Everything (CSS, PNG figures) is inlined so the file can be mailed or archived
+alone. Text is escaped; nothing from a bench file is trusted as HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.limits import Measurement, Verdict
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1b1f24}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:22px 0 6px}
+.ctx{border-collapse:collapse;font-size:13px;margin:8px 0 16px}
+.ctx td{padding:2px 12px 2px 0} .ctx td:first-child{color:#57606a}
+table.m{border-collapse:collapse;font-size:13px;margin:6px 0 10px;min-width:640px}
+table.m th,table.m td{border-bottom:1px solid #d0d7de;padding:4px 10px;text-align:left}
+table.m td.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600}
+.pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}
+.marginal{background:#fff8c5;color:#7d4e00}.invalid,.error{background:#ffebe9;color:#a40e26}
+.skipped,.unset{background:#eaeef2;color:#57606a}
+.test{border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;margin:12px 0}
+.msg{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px;background:#f6f8fa;
+padding:8px;border-radius:4px}
+.fig{margin:6px 0} .fig img{max-width:100%;border:1px solid #eaeef2}
+.summary span{margin-right:14px}
+"""
+
+
+@dataclass
+class TestResult:
+    """What the report shows of one test."""
+
+    nodeid: str
+    outcome: str  # passed | failed | error | skipped
+    duration_s: float = 0.0
+    measurements: list[Measurement] = field(default_factory=list)
+    figures: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
+    message: str = ""
+
+
+def _badge(text: str) -> str:
+    return f'<span class="badge {html.escape(text.lower())}">{html.escape(text.upper())}</span>'
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:.5g}"
+
+
+def _measurement_rows(ms: Iterable[Measurement]) -> str:
+    rows = []
+    for m in ms:
+        lim = m.limits
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(m.name)}</td>"
+            f'<td class="num">{_num(m.value)}</td><td>{html.escape(m.unit)}</td>'
+            f'<td class="num">{_num(lim.low)}</td><td class="num">{_num(lim.high)}</td>'
+            f"<td>{html.escape(lim.describe(m.unit))}</td>"
+            f"<td>{_badge(m.verdict.value)}</td>"
+            "</tr>"
+        )
+    head = (
+        "<tr><th>characteristic</th><th>value</th><th>unit</th><th>low</th><th>high</th>"
+        "<th>limits</th><th>verdict</th></tr>"
+    )
+    return f'<table class="m">{head}{"".join(rows)}</table>'
+
+
+def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> str:
+    """The report as one HTML string."""
+    counts: dict[str, int] = {}
+    for t in tests:
+        counts[t.outcome] = counts.get(t.outcome, 0) + 1
+    n_meas = sum(len(t.measurements) for t in tests)
+    n_fail_meas = sum(
+        1 for t in tests for m in t.measurements if m.verdict in (Verdict.FAIL, Verdict.INVALID)
+    )
+    overall = "fail" if counts.get("failed", 0) + counts.get("error", 0) else "pass"
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)} {_badge(overall)}</h1>",
+        '<table class="ctx">',
+        *(
+            f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+            for k, v in context.items()
+        ),
+        "</table>",
+        '<div class="summary">',
+        *(f"<span>{_badge(k)} {v}</span>" for k, v in sorted(counts.items())),
+        f"<span>{n_meas} measurements, {n_fail_meas} out of limits</span></div>",
+    ]
+    for t in tests:
+        parts.append('<div class="test">')
+        parts.append(
+            f"<h2>{_badge(t.outcome)} {html.escape(t.nodeid)} "
+            f'<small style="color:#57606a">{t.duration_s:.2f} s</small></h2>'
+        )
+        if t.measurements:
+            parts.append(_measurement_rows(t.measurements))
+        for caption, png in t.figures:
+            b64 = base64.b64encode(png).decode("ascii")
+            parts.append(
+                f'<div class="fig"><img alt="{html.escape(caption)}" '
+                f'src="data:image/png;base64,{b64}"><br><small>{html.escape(caption)}</small></div>'
+            )
+        if t.message:
+            parts.append(f'<div class="msg">{html.escape(t.message)}</div>')
+        parts.append("</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write(path: Path, title: str, context: Mapping[str, str], tests: list[TestResult]) -> Path:
+    """Write the report to ``path`` (folders created) and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(title, context, tests), encoding="utf-8")
+    return path

@@ -1,0 +1,127 @@
+"""Waveform, calibration and train plots as PNG bytes (matplotlib, no display)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # benches and CI have no display
+import matplotlib.pyplot as plt
+import numpy as np
+import numpy.typing as npt
+from matplotlib.figure import Figure
+
+ArrayLike = npt.ArrayLike
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def pulse_plot(
+    t_us: ArrayLike,
+    measured: ArrayLike,
+    *,
+    unit: str,
+    title: str,
+    template: ArrayLike | None = None,
+    envelope: tuple[ArrayLike, ArrayLike] | None = None,
+    markers_us: Sequence[float] = (),
+) -> bytes:
+    """A captured pulse (``unit`` vs µs) over its template and tolerance envelope."""
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
+    t = np.asarray(t_us, dtype=float)
+    if envelope is not None:
+        ax.fill_between(
+            t, envelope[0], envelope[1], color="tab:green", alpha=0.18, label="tolerance envelope"
+        )
+    if template is not None:
+        ax.plot(
+            t,
+            np.asarray(template, dtype=float),
+            color="tab:green",
+            lw=1.2,
+            ls="--",
+            label="expected (template)",
+        )
+    ax.plot(t, np.asarray(measured, dtype=float), color="tab:blue", lw=1.0, label="captured")
+    for m in markers_us:
+        ax.axvline(m, color="0.5", lw=0.6, ls=":")
+    ax.axhline(0, color="0.3", lw=0.5)
+    ax.set_xlabel("time after trigger (µs)")
+    ax.set_ylabel(unit)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def calibration_plot(
+    percent: ArrayLike,
+    output: ArrayLike,
+    *,
+    slope: float,
+    offset: float,
+    expected: ArrayLike,
+    band: tuple[ArrayLike, ArrayLike],
+    levels: ArrayLike,
+    unit: str,
+    title: str,
+) -> bytes:
+    """Output vs %MSO: measured points, the fitted line, the spec curve and band."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    lv = np.asarray(levels, dtype=float)
+    ax.fill_between(lv, band[0], band[1], color="tab:green", alpha=0.18, label="tolerance")
+    ax.plot(lv, np.asarray(expected, dtype=float), color="tab:green", ls="--", label="spec")
+    x = np.asarray(percent, dtype=float)
+    ax.plot(x, np.asarray(output, dtype=float), "o", ms=4, color="tab:blue", label="measured")
+    xx = np.linspace(0, max(100.0, float(x.max())), 50)
+    ax.plot(
+        xx,
+        slope * xx + offset,
+        color="tab:blue",
+        lw=0.8,
+        label=f"fit: {slope:.4g}·%MSO {offset:+.3g}",
+    )
+    ax.set_xlabel("intensity (%MSO)")
+    ax.set_ylabel(unit)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def train_plot(times_s: ArrayLike, *, rate_hz: float, title: str) -> bytes:
+    """Inter-pulse intervals of a train against the nominal 1/rate (ms)."""
+    t = np.asarray(times_s, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    if t.size > 1:
+        ax.plot(np.arange(1, t.size), np.diff(t) * 1e3, ".-", ms=3, lw=0.7, label="interval")
+    ax.axhline(1e3 / rate_hz, color="tab:green", ls="--", lw=1, label=f"nominal {rate_hz:g} Hz")
+    ax.set_xlabel("pulse #")
+    ax.set_ylabel("interval (ms)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def series_plot(
+    t_s: ArrayLike, y: ArrayLike, *, unit: str, title: str, limit: float | None = None
+) -> bytes:
+    """A slow signal over time (coil temperature, capacitor voltage)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    ax.plot(np.asarray(t_s, dtype=float), np.asarray(y, dtype=float), lw=1)
+    if limit is not None:
+        ax.axhline(limit, color="tab:red", ls="--", lw=1, label=f"limit {limit:g} {unit}")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(unit)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    return _png(fig)

@@ -1,0 +1,164 @@
+"""One bench session: bench + spec + (simulated) instruments + journal + report.
+
+Shared by the pytest plugin and the ``tmsbench calibrate`` command. Opening a
+session on a bench file whose resources are ``"sim"`` (or on no bench file at
+all) starts the simulated bench in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.config import BenchConfig, ConfigError, SpecConfig, load_bench, load_spec
+from harness.context import RunContext
+from harness.limits import Measurement, Verdict
+from harness.record.journal import Journal
+from harness.record.records import RunInfo
+from harness.report.html import TestResult
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_BENCH = ROOT / "benches" / "sim.toml"
+
+
+@dataclass
+class SessionOptions:
+    """What the user asked for on the command line."""
+
+    bench: str | None = None
+    spec: str | None = None
+    station: str | None = None
+    operator: str | None = None
+    dut_serial: str | None = None
+    results: str = "results"
+    journal: str | None = None
+    sim_speed: float | None = None
+
+
+@dataclass
+class BenchSession:
+    """Everything a run needs; start with :meth:`open`, end with :meth:`close`."""
+
+    options: SessionOptions
+    bench: BenchConfig = field(init=False)
+    spec: SpecConfig = field(init=False)
+    context: RunContext = field(init=False)
+    journal: Journal = field(init=False)
+    simulated: bool = False
+    sim: Any = None  # SimBench when simulated
+    forwarder: Any = None
+    results_dir: Path = field(init=False)
+    tests: list[TestResult] = field(default_factory=list)
+    _stack: ExitStack = field(default_factory=ExitStack)
+    _instruments: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ lifecycle
+    def open(self) -> BenchSession:
+        """Load files, start the simulator if needed, open the journal."""
+        opts = self.options
+        path = Path(opts.bench) if opts.bench else DEFAULT_BENCH
+        bench = load_bench(path)
+        if opts.sim_speed is not None and bench.sim is not None:
+            bench = bench.model_copy(
+                update={"sim": bench.sim.model_copy(update={"speed": opts.sim_speed})}
+            )
+        spec_path = Path(opts.spec) if opts.spec else bench.spec_path()
+        if spec_path is None:
+            raise ConfigError(path, ["spec: missing: give --spec or a spec key in the bench file"])
+        self.spec = load_spec(spec_path)
+        self.context = RunContext.from_bench(
+            bench,
+            self.spec.name,
+            station=opts.station,
+            operator=opts.operator,
+            dut_serial=opts.dut_serial,
+            simulated=bench.sim is not None,
+        )
+        self.results_dir = Path(opts.results) / self.context.run_id
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        if bench.sim is not None:
+            from instruments.sim.bench import SimBench
+
+            self.sim = SimBench(bench, out_dir=self.results_dir)
+            self._stack.callback(self.sim.stop)
+            bench = self.sim.start()
+            self.simulated = True
+        self.bench = bench
+        journal_path = Path(opts.journal or bench.sinks.journal.path)
+        self.journal = Journal(journal_path)
+        self._stack.callback(self.journal.close)
+        self.journal.start_run(
+            RunInfo(
+                run_id=self.context.run_id,
+                station=self.context.station,
+                operator=self.context.operator,
+                git_revision=self.context.git_revision,
+                bench=Path(self.context.bench_file).name,
+                started_ns=self.context.started_ns,
+            )
+        )
+        if bench.sinks.influxdb is not None:
+            from harness.record.forwarder import Forwarder
+
+            self.forwarder = Forwarder(journal_path, bench.sinks.influxdb)
+            self.forwarder.start()
+        return self
+
+    @property
+    def world(self) -> Any:
+        """The simulated world, or ``None`` on a real bench."""
+        return self.sim.world if self.sim is not None else None
+
+    @property
+    def journal_path(self) -> Path:
+        """Where the journal file is."""
+        return self.journal.path
+
+    def instrument(self, name: str, opener: Any) -> Any:
+        """Open ``name`` once per session with ``opener()``; closed at the end."""
+        if name not in self._instruments:
+            inst = opener()
+            self._instruments[name] = inst
+            self._stack.callback(inst.close)
+        return self._instruments[name]
+
+    def close(self, verdict: Verdict | str) -> None:
+        """Finish the run record, flush forwarding, stop instruments and simulator."""
+        try:
+            self.journal.finish_run(self.context.run_id, verdict)
+            if self.forwarder is not None:
+                flushed = self.forwarder.stop(flush_timeout=5.0)
+                if not flushed:
+                    log.warning("InfluxDB forwarding incomplete: `tmsbench sync` sends the rest")
+        finally:
+            self._stack.close()
+
+    # ------------------------------------------------------------ recording
+    def tags(self, **extra: str) -> dict[str, str]:
+        """The run's bounded tags plus ``extra``."""
+        return {**self.context.tags(), **{k: v for k, v in extra.items() if v}}
+
+    def record(self, m: Measurement) -> Measurement:
+        """Commit one measurement to the journal (durable before returning)."""
+        self.journal.append_measurement(m)
+        if self.forwarder is not None:
+            self.forwarder.notify()
+        return m
+
+    def record_pulse(self, metrics: dict[str, Any], **context: Any) -> None:
+        """Commit one pulse summary."""
+        self.journal.append_pulse(metrics, **context)
+
+    def record_train(self, metrics: dict[str, Any], **context: Any) -> None:
+        """Commit one train summary."""
+        self.journal.append_train(metrics, **context)
+
+    def now_ns(self) -> int:
+        """Time stamp for records (wall clock; device timing never uses it)."""
+        return time.time_ns()

@@ -1,0 +1,174 @@
+"""The DAQ interface the harness uses, independent of the driver library.
+
+Channels are named by their bench-file names (keys of ``[daq.channels]``),
+never by physical terminals; values come back in the channel's physical units
+(the bench file's ``units``: V of the capacitor after the HV divider scale,
+°C for thermocouples, counts, booleans).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+EdgeKind = Literal["rising", "falling"]
+
+
+@dataclass(frozen=True)
+class AnalogRecord:
+    """Samples of one or more channels on one sample clock.
+
+    ``data`` has shape (channels, samples) in physical units; sample ``k`` was
+    taken ``k / rate_hz`` seconds (device clock) after sample 0, which the
+    device time-stamped at ``t0_epoch_ns`` (Unix ns; ``None`` when the device
+    cannot time-stamp).
+    """
+
+    channels: tuple[str, ...]
+    units: tuple[str, ...]
+    rate_hz: float
+    data: FloatArray
+    t0_epoch_ns: int | None = None
+
+    def __getitem__(self, channel: str) -> FloatArray:
+        """Samples of ``channel`` (physical units)."""
+        try:
+            return self.data[self.channels.index(channel)]
+        except ValueError:
+            raise KeyError(f"{channel!r} not in this record ({', '.join(self.channels)})") from None
+
+    @property
+    def n(self) -> int:
+        """Samples per channel."""
+        return int(self.data.shape[1])
+
+    def times(self) -> FloatArray:
+        """Sample times (s) relative to sample 0."""
+        return np.arange(self.n, dtype=np.float64) / self.rate_hz
+
+
+class Acquisition(ABC):
+    """A running hardware-timed analog acquisition (finite or continuous)."""
+
+    @abstractmethod
+    def read(self, n: int | None = None, timeout_s: float = 10.0) -> AnalogRecord:
+        """Next ``n`` samples per channel (finite: default all remaining)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the acquisition and release the device."""
+
+    def __enter__(self) -> Acquisition:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class EdgeCounter(ABC):
+    """A counter counting edges from the moment it started."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Edges counted so far."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop counting and release the counter."""
+
+    def __enter__(self) -> EdgeCounter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Daq(ABC):
+    """A data acquisition card as the harness sees it."""
+
+    device: str
+
+    @abstractmethod
+    def start_acquisition(
+        self,
+        channels: Sequence[str],
+        n: int | None = None,
+        *,
+        rate_hz: float | None = None,
+        trigger: str | None = None,
+        trigger_edge: EdgeKind = "rising",
+    ) -> Acquisition:
+        """Start sampling ``channels`` at ``rate_hz`` (default: the bench's rate).
+
+        ``n`` samples per channel make a finite acquisition, ``None`` a
+        continuous one. ``trigger`` (a terminal, e.g. ``/Dev1/PFI0``) makes
+        sampling start on that digital edge instead of at once.
+        """
+
+    def acquire(
+        self,
+        channels: Sequence[str],
+        n: int,
+        *,
+        rate_hz: float | None = None,
+        trigger: str | None = None,
+        trigger_edge: EdgeKind = "rising",
+        timeout_s: float = 10.0,
+    ) -> AnalogRecord:
+        """Finite acquisition of ``n`` samples per channel, read to the end."""
+        with self.start_acquisition(
+            channels, n, rate_hz=rate_hz, trigger=trigger, trigger_edge=trigger_edge
+        ) as acq:
+            return acq.read(n, timeout_s)
+
+    @abstractmethod
+    def read_temperature(self, channel: str) -> float:
+        """One on-demand reading (°C) of a thermocouple channel."""
+
+    @abstractmethod
+    def read_voltage(self, channel: str) -> float:
+        """One on-demand reading of an analog channel (physical units)."""
+
+    @abstractmethod
+    def count_edges(self, channel: str, edge: EdgeKind = "rising") -> EdgeCounter:
+        """Start counting edges on a counter channel."""
+
+    @abstractmethod
+    def read_line(self, channel: str) -> bool:
+        """State of a digital input line."""
+
+    @abstractmethod
+    def write_line(self, channel: str, value: bool) -> None:
+        """Drive a digital output line."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device (and the connection to it)."""
+
+    def __enter__(self) -> Daq:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

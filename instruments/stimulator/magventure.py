@@ -1,0 +1,361 @@
+"""MagVenture MagPro over serial (protocol: :mod:`.magventure_codec`).
+
+The device sends frames unprompted when its settings change: the driver reads
+them off the line before each command and while waiting for a reply, keeps
+the latest values (status, temperature, dI/dt) and skips them.
+
+Waiting: the status frame reports "enabled" but no ready/charged state, so
+after enabling and after amplitude changes while enabled the driver waits the
+documented device time (``arming_time_s``, settling per %MSO), and a train
+for its own length; all converted from device to wall time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from harness.config import StimulatorConfig, Topology
+from instruments.stimulator import magventure_codec as mv
+from instruments.stimulator.base import (
+    DeviceRejected,
+    Identity,
+    MalformedReply,
+    ReplyTimeout,
+    ShortReply,
+    Status,
+    Stimulator,
+    StimulatorError,
+    Train,
+)
+from instruments.stimulator.transport import Transport
+
+log = logging.getLogger(__name__)
+
+BAUD_RATE = 38400
+MAX_SKIPPED_FRAMES = 16
+
+
+class MagVentureStimulator(Stimulator):
+    """One MagPro stimulator."""
+
+    keepalive_interval_s = None
+    channels = ("A", "B")
+
+    def __init__(
+        self,
+        config: StimulatorConfig,
+        transport: Transport,
+        *,
+        clock_speed: float = 1.0,
+        arming_time_s: float = 1.0,
+        settle_up_s_per_percent: float = 0.010,
+        settle_down_s_per_percent: float = 0.100,
+        min_fire_interval_s: float = 0.1,
+        resync_quiet_s: float = 0.1,
+    ) -> None:
+        super().__init__(config, clock_speed=clock_speed)
+        self.transport = transport
+        self.timeout_s = config.timeout_ms / 1000.0
+        self.arming_time_s = arming_time_s
+        self.settle_up_s_per_percent = settle_up_s_per_percent
+        self.settle_down_s_per_percent = settle_down_s_per_percent
+        self.min_fire_interval_s = min_fire_interval_s
+        self._resync_quiet_s = resync_quiet_s
+        self._lock = threading.RLock()
+        self._dirty = False
+        self._last_status: mv.DeviceStatus | None = None
+        self._last_temperature: float | None = None
+        self._last_didt: float | None = None
+        self._last_fire_wall: float | None = None
+        self._mode = "standard"
+        self._waveform: str | None = None
+        self.unprompted: deque[mv.Frame] = deque(maxlen=64)  # frames the device volunteered
+
+    # ------------------------------------------------------------- link
+    def _fail(self, err: StimulatorError, sent: bytes, received: bytes) -> StimulatorError:
+        return err.with_context(
+            device=self.name, resource=self.resource, sent=sent, received=received
+        )
+
+    def _absorb(self, frame: mv.Frame) -> None:
+        """Keep what an unprompted frame says."""
+        self.unprompted.append(frame)
+        try:
+            if frame.ident == mv.R_STATUS:
+                self._last_status = mv.decode_status(frame)
+                self._last_temperature = float(self._last_status.temperature_C)
+            elif frame.ident == mv.R_TEMPERATURE:
+                self._last_temperature = float(mv.decode_short(frame).x)
+            elif frame.ident == mv.R_DIDT:
+                self._last_didt = float(mv.decode_short(frame).x)
+        except StimulatorError as err:
+            log.debug("%s: unprompted frame not understood: %s", self.name, err)
+
+    def _drain(self) -> None:
+        """Read unprompted frames already on the line (completing one that is half there)."""
+        buf = self.transport.read_available()
+        if not buf:
+            return
+        frames, noise, tail = mv.split_frames(buf)
+        if tail:
+            deadline = time.monotonic() + min(self.timeout_s, 0.2)
+            while len(tail) < mv.expected_length(tail):
+                more = self.transport.read(mv.expected_length(tail) - len(tail), deadline)
+                if not more:
+                    break
+                tail += more
+            more_frames, more_noise, _ = mv.split_frames(tail)
+            frames += more_frames
+            noise += more_noise
+        if noise:
+            log.debug("%s: dropped %d noise bytes", self.name, len(noise))
+        for raw in frames:
+            try:
+                self._absorb(mv.parse_frame(raw))
+            except StimulatorError as err:
+                log.debug("%s: dropped a broken unprompted frame: %s", self.name, err)
+
+    def _resync(self) -> None:
+        end = time.monotonic() + self.timeout_s
+        while time.monotonic() < end:
+            if not self.transport.read(64, time.monotonic() + self._resync_quiet_s):
+                break
+
+    def _read_frame(self, command: bytes, deadline: float) -> mv.Frame:
+        buf = b""
+        try:
+            while True:
+                need = mv.expected_length(buf)
+                if len(buf) >= need and len(buf) >= 2:
+                    break
+                chunk = self.transport.read(need - len(buf), deadline)
+                if not chunk:
+                    break
+                buf += chunk
+                if buf[0] != mv.START:
+                    raise MalformedReply(f"reply starts with {buf[0]:02X}, not FE")
+                if len(buf) >= 2 and not 1 <= buf[1] <= mv.MAX_LEN:
+                    raise MalformedReply(f"frame length byte {buf[1]} out of range")
+        except StimulatorError as err:
+            raise self._fail(err, command, buf) from None
+        if not buf:
+            raise ReplyTimeout(
+                f"no reply within {self.timeout_s * 1000:.0f} ms",
+                device=self.name,
+                resource=self.resource,
+                sent=command,
+            )
+        if len(buf) < mv.expected_length(buf):
+            raise ShortReply(
+                f"reply stopped after {len(buf)} of {mv.expected_length(buf)} bytes",
+                device=self.name,
+                resource=self.resource,
+                sent=command,
+                received=buf,
+            )
+        try:
+            return mv.parse_frame(buf)
+        except StimulatorError as err:
+            raise self._fail(err, command, buf) from None
+
+    def exchange(self, command: bytes) -> mv.Frame:
+        """Send one frame and return the device's answer to it (unprompted frames skipped)."""
+        want = mv.REPLY_ID[command[2]]
+        with self._lock:
+            if self._dirty:
+                self._resync()
+            else:
+                self._drain()
+            self._dirty = True
+            try:
+                self.transport.write(command)
+            except StimulatorError as err:
+                raise self._fail(err, command, b"") from None
+            deadline = time.monotonic() + self.timeout_s
+            for _ in range(MAX_SKIPPED_FRAMES):
+                frame = self._read_frame(command, deadline)
+                if frame.ident == want:
+                    self._dirty = False
+                    return frame
+                self._absorb(frame)
+            raise MalformedReply(
+                f"no frame with id {want:02X} among {MAX_SKIPPED_FRAMES} frames",
+                device=self.name,
+                resource=self.resource,
+                sent=command,
+            )
+
+    def _status_exchange(self, command: bytes) -> mv.DeviceStatus:
+        frame = self.exchange(command)
+        try:
+            st = mv.decode_status(frame)
+        except StimulatorError as err:
+            raise self._fail(err, command, mv.encode(frame.ident, frame.data)) from None
+        self._last_status = st
+        self._last_temperature = float(st.temperature_C)
+        return st
+
+    # ------------------------------------------------------------- lifecycle
+    def connect(self) -> None:
+        """Check the device answers; learn its settings."""
+        st = self.device_status()
+        self._waveform = st.waveform
+        self._mode = st.mode
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # ------------------------------------------------------------- queries
+    def device_status(self) -> mv.DeviceStatus:
+        """The full decoded status frame."""
+        return self._status_exchange(mv.status())
+
+    def identify(self) -> Identity:
+        st = self.device_status()
+        return Identity(
+            driver="magventure",
+            model=st.model,
+            serial=str(st.serial),
+            reported={"model_code": st.model_code, "coil_type": st.coil_type, "mode": st.mode},
+        )
+
+    def status(self) -> Status:
+        st = self.device_status()
+        return Status(
+            armed=st.enabled,
+            ready=None,
+            coil_present=st.coil_type != 0,
+            remote=None,
+            errors=(),
+            train_running=None,
+            raw=st.raw,
+        )
+
+    def coil_temperature(self) -> float:
+        return float(self.device_status().temperature_C)
+
+    def didt(self) -> float | None:
+        return self._last_didt
+
+    # ------------------------------------------------------------- settings
+    def set_intensity(self, percent: float, channel: str = "A") -> None:
+        if channel not in self.channels:
+            raise ValueError(f"{self.name}: no channel {channel!r} (has {self.channels})")
+        whole = round(percent)
+        if abs(percent - whole) > 1e-9 or not 0 <= whole <= 100:
+            raise ValueError(f"{self.name}: amplitude is whole %MSO 0..100, got {percent}")
+        with self._lock:
+            st = self.device_status()
+            a, b = st.amplitude_a, st.amplitude_b
+            before = a if channel == "A" else b
+            if channel == "A":
+                a = whole
+            else:
+                b = whole
+            both = b != 0 or channel == "B"
+            cmd = mv.amplitude(a, b) if both else mv.amplitude(a)
+            frame = self.exchange(cmd)
+            try:
+                got = mv.decode_short(frame)
+            except StimulatorError as err:
+                raise self._fail(err, cmd, mv.encode(frame.ident, frame.data)) from None
+            if got.x != a or (both and got.y != b):
+                raise DeviceRejected(
+                    f"device reports amplitude {got.x}/{got.y} %, asked {a}/{b} %",
+                    kind="invalid_data",
+                    device=self.name,
+                    resource=self.resource,
+                    sent=cmd,
+                    received=mv.encode(frame.ident, frame.data),
+                )
+            if st.enabled:
+                delta = whole - before
+                per = self.settle_up_s_per_percent if delta >= 0 else self.settle_down_s_per_percent
+                self.sleep(abs(delta) * per)
+
+    def _set_mode(self, cmd: bytes, check: Callable[[mv.DeviceStatus], bool], what: str) -> None:
+        st = self._status_exchange(cmd)
+        if not check(st):  # an unprompted status frame may have overtaken the reply
+            self.wait_for(what, lambda: check(self.device_status()), device_s=1.0)
+
+    def set_waveform(self, topology: Topology) -> None:
+        with self._lock:
+            self._set_mode(
+                mv.mode(self._mode, topology),
+                lambda st: st.waveform == topology,
+                f"waveform {topology}",
+            )
+            self._waveform = topology
+
+    # ------------------------------------------------------------- arming
+    def arm(self) -> None:
+        with self._lock:
+            self._set_mode(mv.enable(True), lambda st: st.enabled, "enabled")
+            self.sleep(self.arming_time_s)  # no ready bit: the documented arming time
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._set_mode(mv.enable(False), lambda st: not st.enabled, "disabled")
+
+    # ------------------------------------------------------------- firing
+    def fire(self) -> float | None:
+        with self._lock:
+            if self._last_fire_wall is not None:
+                wait = self._last_fire_wall + self.wall(self.min_fire_interval_s) - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+            cmd = mv.fire()
+            frame = self.exchange(cmd)
+            self._last_fire_wall = time.monotonic()
+            try:
+                didt = mv.decode_short(frame).x
+            except StimulatorError as err:
+                raise self._fail(err, cmd, mv.encode(frame.ident, frame.data)) from None
+            self._last_didt = float(didt)
+            return self._last_didt
+
+    def paired_pulse(self, interval_ms: float, intensity_b_percent: float | None = None) -> None:
+        """Twin mode: B fires ``interval_ms`` after A at B = ratio × A (0.1 ms, 1 % steps)."""
+        with self._lock:
+            a = self.device_status().amplitude_a
+            if a <= 0:
+                raise ValueError(f"{self.name}: set amplitude A before a paired pulse")
+            b = a if intensity_b_percent is None else intensity_b_percent
+            waveform = self._waveform or "biphasic"
+            ratio = b / a
+            self._set_mode(
+                mv.mode("twin", waveform, ipi_ms=interval_ms, ratio_b_a=ratio),
+                lambda st: st.mode == "twin",
+                "twin mode",
+            )
+            try:
+                self.fire()
+                self.sleep(interval_ms / 1000.0)
+            finally:
+                self._set_mode(
+                    mv.mode("standard", waveform), lambda st: st.mode == "standard", "standard mode"
+                )
+
+    def run_train(
+        self,
+        train: Train,
+        *,
+        poll: Callable[[], None] | None = None,
+        poll_device_s: float = 0.25,
+    ) -> None:
+        """The device runs all trains; the driver waits their length (no done flag)."""
+        with self._lock:
+            self._status_exchange(mv.train(train.rate_hz, train.pulses, train.trains, train.iti_s))
+            self._status_exchange(mv.start_train())
+        end = time.monotonic() + self.wall(train.duration_s + 0.05)
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            if poll is not None:
+                poll()
+            time.sleep(min(left, max(self.wall(poll_device_s), 0.002)))

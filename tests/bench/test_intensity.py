@@ -1,0 +1,65 @@
+"""Intensity accuracy, linearity and pulse-to-pulse repeatability against the spec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.analysis.calibration_fit import fit_calibration
+from harness.limits import Limits
+
+
+@pytest.mark.intensity(30, 60, 90)
+def test_intensity_accuracy(level, spec, fire_and_capture, measure) -> None:
+    cap = fire_and_capture(level)
+    out = spec.output
+    measure(
+        f"peak dI/dt at {level:g} %MSO",
+        cap.current.peak_didt_A_per_us,
+        "A/µs",
+        nominal=out.expected_didt(level),
+        tolerance=out.didt_tolerance,
+    )
+    measure(
+        f"E-field at 2 cm at {level:g} %MSO",
+        cap.efield_peak_V_per_m,
+        "V/m",
+        nominal=out.expected_efield(level),
+        tolerance=out.efield_tolerance,
+    )
+
+
+def test_linearity(spec, fire_and_capture, measure) -> None:
+    cal = spec.calibration
+    levels = sorted(cal.percents)[::2] or sorted(cal.percents)  # every other level: a quick sweep
+    didt = [fire_and_capture(p).current.peak_didt_A_per_us for p in levels]
+    fit = fit_calibration(levels, didt, spec.output.expected_didt)
+    expected_slope = spec.output.expected_didt(100) / 100
+    measure("linearity R²", fit.r2, "", Limits(low=cal.r2_min))
+    measure(
+        "output slope",
+        fit.slope_per_percent,
+        "A/µs per %MSO",
+        nominal=expected_slope,
+        tolerance=cal.slope_tolerance,
+    )
+    measure(
+        "worst deviation from spec",
+        fit.worst_deviation_percent,
+        "%",
+        Limits(high=cal.max_deviation_percent),
+        at_percent=fit.worst_level_percent,
+    )
+
+
+def test_repeatability(spec, fire_and_capture, measure) -> None:
+    pct = spec.output.reference_percent
+    n = spec.timing.repeatability_pulses
+    didt = np.array([fire_and_capture(pct).current.peak_didt_A_per_us for _ in range(n)])
+    cv = float(np.std(didt, ddof=1) / np.mean(didt) * 100)
+    measure(
+        f"pulse-to-pulse CV of dI/dt over {n} pulses",
+        cv,
+        "%",
+        Limits(high=spec.timing.repeatability_cv_percent_max),
+    )

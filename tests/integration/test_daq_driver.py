@@ -1,0 +1,197 @@
+"""The project's DAQ driver (open_daq) on the simulated NI gRPC device server.
+
+Same bench procedure as the raw-client test, through the harness interface:
+bench-file channel names, physical units (the HV divider applied), typed
+errors naming device, channel and NI code, and the DAQ fault knobs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.config import BenchConfig, DaqConfig, load_bench
+from instruments.daq import (
+    DaqChannelInvalid,
+    DaqDeviceMissing,
+    DaqError,
+    DaqRateTooHigh,
+    DaqReadTimeout,
+    DaqUnavailable,
+    ThermocoupleOpen,
+    open_daq,
+)
+from instruments.daq.nidaq import NidaqmxDaq
+from instruments.sim.daq_server import SimDaqServer
+from instruments.sim.world import World
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sim_bench(speed: float = 20.0) -> BenchConfig:
+    """benches/sim.toml with a fast clock and a light, quick coil (visible heating)."""
+    bench = load_bench(ROOT / "benches" / "sim.toml")
+    assert bench.sim is not None
+    thermal = bench.sim.thermal.model_copy(
+        update={"heat_capacity_J_per_K": 150.0, "cooling_tau_s": 10.0}
+    )
+    sim = bench.sim.model_copy(update={"speed": speed, "thermal": thermal})
+    return bench.model_copy(update={"sim": sim})
+
+
+def fire_train(world: World, t_start: float, pulses: int, rate_hz: float) -> threading.Thread:
+    """Fire ``pulses`` at ``rate_hz`` from world time ``t_start``, each when its time comes."""
+
+    def run() -> None:
+        for k in range(pulses):
+            t = t_start + k / rate_hz
+            world.clock.sleep_until(t)
+            world.fire(at=t)
+
+    th = threading.Thread(target=run, name="train", daemon=True)
+    th.start()
+    return th
+
+
+@pytest.fixture
+def world() -> World:
+    w = World(sim_bench())
+    w.set_intensity(60)
+    w.arm()
+    return w
+
+
+@pytest.fixture
+def live(world: World) -> Iterator[DaqConfig]:
+    cfg = world.bench.daq
+    assert cfg is not None
+    with SimDaqServer(world, cfg) as srv:
+        yield cfg.model_copy(update={"grpc": srv.address})
+
+
+@pytest.fixture
+def daq(live: DaqConfig) -> Iterator[NidaqmxDaq]:
+    d = open_daq(live)
+    assert isinstance(d, NidaqmxDaq)
+    yield d
+    d.close()
+
+
+def world_time(world: World, epoch_ns: int | None) -> float:
+    assert epoch_ns is not None, "the simulated device time-stamps its first sample"
+    return (epoch_ns - world.clock.epoch_ns(0.0)) / 1e9
+
+
+def test_train_seen_as_capacitor_volts_counts_and_temperature(world, daq):
+    with (
+        daq.count_edges("trigger_count") as counter,
+        daq.start_acquisition(["cap_voltage"], 25_000) as cap_acq,
+        daq.start_acquisition(["coil_temp"], 80, rate_hz=20.0) as tc_acq,
+    ):
+        fire_train(world, world.clock.now() + 0.1, pulses=10, rate_hz=10.0).join()
+        cap = cap_acq.read(timeout_s=10.0)
+        temps = tc_acq.read(timeout_s=10.0)["coil_temp"]
+        count = counter.count()
+    fired = [p.t_s for p in world.pulses]
+    assert count == len(fired) == 10
+    v = cap["cap_voltage"]  # capacitor volts: the 200:1 divider applied by the driver
+    assert v.max() == pytest.approx(world.v0_for(60), rel=0.02)
+    sags = np.flatnonzero(np.diff(v) < -150.0) + 1
+    t0 = world_time(world, cap.t0_epoch_ns)
+    np.testing.assert_allclose(t0 + sags / cap.rate_hz, fired, atol=1.5 / cap.rate_hz)
+    assert cap.units == ("V",)
+    peak = int(np.argmax(temps))
+    assert temps[peak] > temps[0] + 1.0 and temps[-1] < temps[peak] - 0.2
+
+
+def test_continuous_acquisition_reads_consecutive_blocks(world, daq):
+    with daq.start_acquisition(["cap_voltage"], rate_hz=1000.0) as acq:
+        first = acq.read(100, timeout_s=5.0)
+        second = acq.read(100, timeout_s=5.0)
+    assert first.n == second.n == 100
+    assert second.t0_epoch_ns is not None and first.t0_epoch_ns is not None
+    assert second.t0_epoch_ns - first.t0_epoch_ns == 100_000_000  # 100 samples at 1 kHz
+
+
+def test_on_demand_readings(world, daq):
+    assert daq.read_temperature("coil_temp") == pytest.approx(world.sim.thermal.ambient_C, abs=0.1)
+    world.clock.sleep(0.1)  # the charger has had time to reach the set level
+    assert daq.read_voltage("cap_voltage") == pytest.approx(world.v0_for(60), rel=0.02)
+    assert daq.read_line("armed") is True
+    world.disarm()
+    assert daq.read_line("armed") is False
+
+
+def test_unknown_device_names_device_channel_and_code(world, live):
+    bad = live.model_copy(
+        update={"device": "Nope1", "channels": {"x": live.channels["cap_voltage"].model_copy(
+            update={"physical": "Nope1/ai0"})}}
+    )  # fmt: skip
+    with open_daq(bad) as daq, pytest.raises(DaqDeviceMissing) as err:
+        daq.read_voltage("x")
+    assert err.value.code == -200220
+    assert err.value.channel == "Nope1/ai0"
+    assert "Nope1" in str(err.value) and "-200220" in str(err.value)
+
+
+def test_invalid_channel(live):
+    chans = dict(live.channels)
+    chans["ghost"] = chans["cap_voltage"].model_copy(update={"physical": "SimDev1/ai42"})
+    daq = open_daq(live.model_copy(update={"channels": chans}))
+    with daq, pytest.raises(DaqChannelInvalid) as err:
+        daq.acquire(["ghost"], 10)
+    assert (err.value.code, err.value.channel) == (-200170, "SimDev1/ai42")
+
+
+def test_rate_too_high(daq):
+    with pytest.raises(DaqRateTooHigh) as err:
+        daq.start_acquisition(["cap_voltage"], 1000, rate_hz=10e6)
+    assert err.value.code == -200077
+    assert err.value.action == "starting acquisition"
+
+
+def test_fault_read_timeout(world, daq):
+    with daq.start_acquisition(["cap_voltage"], 1000, rate_hz=100.0) as acq:
+        world.clock.sleep(3.0)  # 300 samples acquired ...
+        world.configure_faults(daq_read_timeout=True)  # ... then the sample clock stalls
+        started = time.monotonic()
+        with pytest.raises(DaqReadTimeout) as err:
+            acq.read(timeout_s=0.3)
+    assert time.monotonic() - started >= 0.3
+    assert err.value.code == -200284
+    assert 250 <= err.value.samples_read < 1000
+
+
+def test_fault_device_missing(world, daq):
+    world.configure_faults(daq_device_missing=True)
+    with pytest.raises(DaqDeviceMissing) as err:
+        daq.read_temperature("coil_temp")
+    assert err.value.code == -200220 and err.value.device == "SimDev1"
+
+
+def test_fault_thermocouple_open(world, daq):
+    assert daq.read_temperature("coil_temp") < 40.0
+    world.configure_faults(thermocouple_open=True)
+    with pytest.raises(ThermocoupleOpen) as err:
+        daq.read_temperature("coil_temp")
+    assert err.value.channel == "SimDev1/ai1"
+    with pytest.raises(ThermocoupleOpen):
+        daq.acquire(["coil_temp"], 5, rate_hz=20.0)
+
+
+def test_unknown_bench_channel_is_a_daq_error(daq):
+    with pytest.raises(DaqError, match="no channel 'nope'"):
+        daq.read_voltage("nope")
+
+
+def test_unreachable_server_is_daq_unavailable(live):
+    dead = live.model_copy(update={"grpc": "127.0.0.1:9"})  # discard port: nothing listens
+    with open_daq(dead) as daq, pytest.raises(DaqUnavailable):
+        daq.read_line("armed")
