@@ -52,7 +52,16 @@ def judge(fit: CalibrationFit, spec: SpecConfig, measure: Any) -> list[Verdict]:
     """Record slope, R² and worst deviation against the spec; return their verdicts."""
     cal = spec.calibration
     t = cal.slope_tolerance
+    ref = spec.output.reference_percent
     return [
+        measure(
+            "calibration reference output",
+            fit.slope_per_percent * ref + fit.offset,
+            "A/µs",
+            nominal=spec.output.expected_didt(ref),
+            tolerance=spec.output.didt_tolerance,
+            at_percent=ref,
+        ),
         measure(
             "calibration slope",
             fit.slope_per_percent,
@@ -98,6 +107,7 @@ def run_calibration(
             tags=session.tags(),
             run_id=ctx.run_id,
             test_id=rig.test_id,
+            time_ns=session.now_ns(),
         )
     )
     levels = np.array(fit.levels_percent)

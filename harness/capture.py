@@ -285,6 +285,7 @@ class BenchRig:
             tags=s.tags(waveform=cap.waveform),
             run_id=s.context.run_id,
             test_id=self.test_id,
+            time_ns=s.now_ns(),
         )
 
     # ------------------------------------------------------------ trains
@@ -444,6 +445,7 @@ class BenchRig:
             tags=tags,
             run_id=s.context.run_id,
             test_id=self.test_id,
+            time_ns=s.now_ns(),
         )
         for label, value in (("before", cap.temperature_before), ("after", cap.temperature_after)):
             if value is not None:
@@ -452,4 +454,5 @@ class BenchRig:
                     tags={**tags, "phase": label},
                     run_id=s.context.run_id,
                     test_id=self.test_id,
+                    time_ns=s.now_ns(),
                 )

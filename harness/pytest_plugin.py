@@ -15,25 +15,15 @@ from typing import Any
 
 import pytest
 
-from harness.config import ConfigError, SpecConfig, Tolerance
-from harness.limits import Limits, Measurement, Verdict
+from harness.config import ConfigError, SpecConfig
+from harness.limits import Verdict
+from harness.measure import MeasureRecorder
 from harness.report.html import TestResult
 from harness.report.html import write as write_report
 from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
 
 _SESSION = pytest.StashKey[BenchSession | None]()
-_RESULTS = pytest.StashKey["_TestLog"]()
-
-
-class _TestLog:
-    """Measurements and figures of one test, kept on the pytest item."""
-
-    def __init__(self) -> None:
-        self.measurements: list[Measurement] = []
-        self.figures: list[tuple[str, bytes]] = []
-
-    def failures(self) -> list[Measurement]:
-        return [m for m in self.measurements if m.verdict in (Verdict.FAIL, Verdict.INVALID)]
+_RESULTS = pytest.StashKey[MeasureRecorder]()
 
 
 # --------------------------------------------------------------------- options
@@ -134,71 +124,23 @@ def sim_world(tmsbench_session: BenchSession) -> Any:
 # --------------------------------------------------------------------- measure
 
 
-def _log(item: pytest.Item) -> _TestLog:
-    if _RESULTS not in item.stash:
-        item.stash[_RESULTS] = _TestLog()
-    return item.stash[_RESULTS]
+def _log(item: pytest.Item) -> MeasureRecorder | None:
+    return item.stash.get(_RESULTS, None)
 
 
-class Measure:
-    """Record measurements of the running test; see :meth:`__call__`."""
+class Measure(MeasureRecorder):
+    """The ``measure`` fixture: a :class:`MeasureRecorder` that also fills JUnit properties."""
 
     def __init__(self, session: BenchSession, item: pytest.Item) -> None:
-        self.session = session
+        super().__init__(session, item.nodeid)
         self.item = item
+        item.stash[_RESULTS] = self
 
-    def __call__(
-        self,
-        name: str,
-        value: float | None,
-        unit: str,
-        limits: Limits | None = None,
-        *,
-        nominal: float | None = None,
-        tolerance: Tolerance | None = None,
-        waveform: str = "",
-        **extra: Any,
-    ) -> Verdict:
-        """Judge and record one characteristic; returns its verdict.
-
-        Give ``limits`` directly, or ``nominal`` with a spec ``tolerance``. A
-        FAIL or INVALID verdict fails the test at its end, after every other
-        measurement of the test has been recorded too.
-        """
-        if limits is None:
-            if nominal is not None and tolerance is not None:
-                limits = Limits.around(
-                    nominal,
-                    relative=tolerance.relative,
-                    absolute=tolerance.absolute,
-                    marginal=tolerance.marginal,
-                )
-            else:
-                limits = Limits()
-        s = self.session
-        m = Measurement.check(
-            name,
-            None if value is None else float(value),
-            unit,
-            limits,
-            tags=s.tags(waveform=waveform),
-            run_id=s.context.run_id,
-            test_id=self.item.nodeid,
-            extra=extra,
-        )
-        s.record(m)
-        _log(self.item).measurements.append(m)
-        self.item.user_properties.append((name, f"{m.value} {unit} [{m.verdict.value}]"))
-        return m.verdict
-
-    @property
-    def measurements(self) -> list[Measurement]:
-        """Measurements recorded so far in this test."""
-        return _log(self.item).measurements
-
-    def figure(self, caption: str, png: bytes) -> None:
-        """Attach a PNG figure to this test's section of the report."""
-        _log(self.item).figures.append((caption, png))
+    def __call__(self, name: str, value: float | None, unit: str, *args: Any, **kw: Any) -> Verdict:
+        verdict = super().__call__(name, value, unit, *args, **kw)
+        m = self.measurements[-1]
+        self.item.user_properties.append((name, f"{m.value} {unit} [{verdict.value}]"))
+        return verdict
 
 
 @pytest.fixture
@@ -210,7 +152,7 @@ def measure(tmsbench_session: BenchSession, request: pytest.FixtureRequest) -> M
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     result = yield
-    log = item.stash.get(_RESULTS, None)
+    log = _log(item)
     if log is not None and log.failures():
         raise AssertionError(
             "out of limits:\n" + "\n".join(f"  {m.describe()}" for m in log.failures())
@@ -224,7 +166,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     session = item.config.stash.get(_SESSION, None)
     if session is None:
         return report
-    log = item.stash.get(_RESULTS, None)
+    log = _log(item)
     done = report.when == "call" or (report.when == "setup" and not report.passed)
     if report.when == "teardown" and report.failed:
         session.tests.append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,7 @@ class BenchSession:
             self._stack.callback(self.sim.stop)
             bench = self.sim.start()
             self.simulated = True
+            self.context = replace(self.context, started_ns=self.now_ns())
         self.bench = bench
         journal_path = Path(opts.journal or bench.sinks.journal.path)
         self.journal = Journal(journal_path)
@@ -160,5 +161,9 @@ class BenchSession:
         self.journal.append_train(metrics, **context)
 
     def now_ns(self) -> int:
-        """Time stamp for records (wall clock; device timing never uses it)."""
+        """Time stamp for records: the world's calendar on the simulated bench (which may
+        run fast or start in the past), the wall clock on a real one."""
+        world = self.world
+        if world is not None:
+            return world.clock.epoch_ns(world.clock.now())
         return time.time_ns()

@@ -1,0 +1,73 @@
+"""Recording measurements: judge a value against limits and commit it at once.
+
+:class:`MeasureRecorder` is what the pytest ``measure`` fixture is, and what
+commands that run procedures outside pytest (``tmsbench demo-history``) use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.config import Tolerance
+from harness.limits import Limits, Measurement, Verdict
+
+
+class MeasureRecorder:
+    """Judge and record measurements of one test (or procedure) in a bench session."""
+
+    def __init__(self, session: Any, test_id: str) -> None:
+        self.session = session
+        self.test_id = test_id
+        self.measurements: list[Measurement] = []
+        self.figures: list[tuple[str, bytes]] = []
+
+    def __call__(
+        self,
+        name: str,
+        value: float | None,
+        unit: str,
+        limits: Limits | None = None,
+        *,
+        nominal: float | None = None,
+        tolerance: Tolerance | None = None,
+        waveform: str = "",
+        **extra: Any,
+    ) -> Verdict:
+        """Judge and record one characteristic; returns its verdict.
+
+        Give ``limits`` directly, or ``nominal`` with a spec ``tolerance``.
+        The measurement is committed to the journal before this returns.
+        """
+        if limits is None:
+            if nominal is not None and tolerance is not None:
+                limits = Limits.around(
+                    nominal,
+                    relative=tolerance.relative,
+                    absolute=tolerance.absolute,
+                    marginal=tolerance.marginal,
+                )
+            else:
+                limits = Limits()
+        s = self.session
+        m = Measurement.check(
+            name,
+            None if value is None else float(value),
+            unit,
+            limits,
+            tags=s.tags(waveform=waveform),
+            run_id=s.context.run_id,
+            test_id=self.test_id,
+            time_ns=s.now_ns(),
+            extra=extra,
+        )
+        s.record(m)
+        self.measurements.append(m)
+        return m.verdict
+
+    def figure(self, caption: str, png: bytes) -> None:
+        """Attach a PNG figure (shown in the report)."""
+        self.figures.append((caption, png))
+
+    def failures(self) -> list[Measurement]:
+        """Measurements that failed or could not be measured."""
+        return [m for m in self.measurements if m.verdict in (Verdict.FAIL, Verdict.INVALID)]
