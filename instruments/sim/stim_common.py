@@ -119,6 +119,8 @@ class DeviceCore:
         self.world.set_intensity(percent, channel)
         if channel != "A":  # B (BiStim unit B, MagPro twin) has its own charger: no wait on A
             return
+        if not self.armed:  # disarmed the capacitor is empty: it charges to the level on arming
+            return
         delta = percent - before
         per = (
             self.params.settle_up_s_per_percent
