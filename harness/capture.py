@@ -9,6 +9,7 @@ Every analysed pulse is committed to the journal before the call returns.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from harness.config import ShapeSpec, SpecConfig
 from harness.report import plots
 from harness.safety import ArmedStimulator, armed, check_interval, check_train
 from instruments.scope.autorange import capture_autoranged
+from instruments.scope.errors import TriggerTimeout
 from instruments.scope.waveform import Waveform
 from instruments.stimulator.base import Stimulator, Train
 
@@ -35,6 +37,7 @@ TRIGGER_FRACTION = 0.1  # trigger at 10 % of the expected peak current
 # The trigger comes a few µs after the pulse onset (E steps to its peak at onset),
 # so the baseline is taken well before the trigger.
 BASELINE_END_S = -20e-6
+SHAPE_NOT_RECOGNISED = "pulse shape not recognised"
 
 
 def analysis_shape(topology: str) -> str:
@@ -54,6 +57,12 @@ class PulseCapture:
     waveforms: dict[str, Waveform]
     template: np.ndarray | None = None
     device_didt_A_per_us: float | None = None
+    delivered_waveform: str = ""  # what the current record looks like (may differ on a misfire)
+
+    @property
+    def invalid_reason(self) -> str:
+        """Why the current record could not be measured ("" when it could)."""
+        return self.current.invalid_reason
 
     def figure(self) -> bytes:
         """The E-field (or current) record over its template, as PNG."""
@@ -106,6 +115,10 @@ class TrainCapture:
             rate_hz=self.rate_hz,
             title=f"{self.expected_pulses} pulses at {self.rate_hz:g} Hz",
         )
+
+
+class PulseNotSeen(AssertionError):
+    """The stimulator was told to fire but the scope saw no pulse (a device failure)."""
 
 
 class BenchRig:
@@ -214,7 +227,13 @@ class BenchRig:
             didt_box.append(stim.fire())
             self.scope.wait(timeout_s=5.0)
 
-        ranged = capture_autoranged(self.scope, peaks, acquire)
+        try:
+            ranged = capture_autoranged(self.scope, peaks, acquire)
+        except TriggerTimeout as err:
+            raise PulseNotSeen(
+                f"pulse at {percent:g} %MSO: fired, but no pulse reached the scope "
+                f"(missing pulse, or no trigger on {self._current_channel()!r}): {err}"
+            ) from err
         wave = self._waveform or self.spec.waveforms[0]
         cap = self._analyse(percent, wave, ranged.waveforms, didt_box[-1] if didt_box else None)
         self._record_pulse(cap)
@@ -224,14 +243,17 @@ class BenchRig:
         self, percent: float, wave: str, wfs: dict[str, Waveform], device_didt: float | None
     ) -> PulseCapture:
         cur = wfs[self._current_channel()]
-        res = analyze_pulse(
-            cur.values(),
-            cur.dt_s,
-            channel="current",
-            shape=analysis_shape(wave),
-            t0_s=cur.t0_s,
-            resistance_ohm=self.resistance_ohm,
-        )
+        current_a = cur.values()  # raises ClippedCapture: a clipped record is never measured
+        delivered = wave
+        res = self._analyse_current(current_a, cur, wave)
+        if not res.valid and res.invalid_reason.startswith(SHAPE_NOT_RECOGNISED):
+            # the device may have delivered another waveform (e.g. a misfired biphasic
+            # pulse cut to a half-sine): measure what was delivered, report the mismatch
+            for other in ("biphasic", "halfsine", "monophasic"):
+                alt = self._analyse_current(current_a, cur, other) if other != wave else res
+                if alt.valid:
+                    res, delivered = alt, other
+                    break
         e_name = next((n for n, c in self.channels.items() if c.quantity == "efield"), None)
         e_peak, match, tpl = math.nan, TemplateMatch(math.nan, math.nan, 0.0), None
         if e_name is not None and e_name in wfs:
@@ -239,14 +261,31 @@ class BenchRig:
             e = w.values()  # V/m
             # the dI/dt path of the analysis gives the first-phase peak of any ∝ dI/dt signal
             e_res = analyze_pulse(
-                e * 1e6, w.dt_s, channel="didt", shape=analysis_shape(wave), t0_s=w.t0_s,
+                e * 1e6,
+                w.dt_s,
+                channel="didt",
+                shape=analysis_shape(delivered),
+                t0_s=w.t0_s,
                 baseline_window_s=(w.t0_s, BASELINE_END_S),
             )
             e_peak = e_res.peak_didt_A_per_us
             tpl = self._template(wave, w.t - e_res.onset_us * 1e-6)
             if tpl is not None and e_res.valid:
                 match = match_template(w.t, e - e_res.baseline / 1e6, e_res.onset_us * 1e-6, tpl)
-        return PulseCapture(percent, wave, res, e_peak, match, dict(wfs), tpl, device_didt)
+        return PulseCapture(
+            percent, wave, res, e_peak, match, dict(wfs), tpl, device_didt, delivered
+        )
+
+    def _analyse_current(self, current_a: np.ndarray, w: Waveform, wave: str) -> PulseResult:
+        return analyze_pulse(
+            current_a,
+            w.dt_s,
+            channel="current",
+            shape=analysis_shape(wave),
+            t0_s=w.t0_s,
+            resistance_ohm=self.resistance_ohm,
+            baseline_window_s=(w.t0_s, BASELINE_END_S),
+        )
 
     def _template(self, wave: str, t_rel: np.ndarray) -> np.ndarray | None:
         own: ShapeSpec | None = self.spec.shape.get(wave)
@@ -334,7 +373,9 @@ class BenchRig:
             else:
                 self.scope.arm()
             stim.train(spec_train)
-            self.scope.wait(timeout_s=5.0 + stim.stimulator.wall(0.5))
+            # fewer pulses than fired: what was captured is counted and judged
+            with contextlib.suppress(TriggerTimeout):
+                self.scope.wait(timeout_s=5.0 + stim.stimulator.wall(0.5))
             n_daq = int(counter.count()) if counter is not None else None
         finally:
             if counter is not None:
@@ -401,13 +442,28 @@ class BenchRig:
         try:
             self.scope.arm_segmented(2)
             stim.paired_pulse(interval_ms)
-            self.scope.wait(timeout_s=5.0)
+            with contextlib.suppress(TriggerTimeout):  # judged by the pulse count
+                self.scope.wait(timeout_s=5.0)
             n_daq = int(counter.count()) if counter is not None else None
         finally:
             if counter is not None:
                 counter.close()
         segs = self.scope.read_segments(cur)
         times = np.array([w.time_tag_s for w in segs])
+        if not segs:
+            return TrainCapture(
+                1e3 / interval_ms,
+                2,
+                times,
+                0,
+                0,
+                n_daq,
+                None,
+                analyze_train(times, 1e3 / interval_ms),
+                None,
+                None,
+                None,
+            )
         data = np.stack([w.volts / w.volts_per_unit for w in segs])
         batch = analyze_pulses(
             data,

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "instruments.sim.commands",
     "harness.record.commands",
     "harness.calibrate_cmd",
+    "harness.drift_cmd",
 )
 
 

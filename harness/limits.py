@@ -80,6 +80,8 @@ class Limits:
         """The band as a person reads it: ``93.2 ± 4.7 A/µs`` or ``≥ 0.99``."""
         u = f" {unit}" if unit else ""
         if self.low is not None and self.high is not None:
+            if self.low == self.high:
+                return f"= {self.low:.4g}{u}"
             if self.nominal is not None and math.isclose(
                 self.nominal - self.low, self.high - self.nominal, rel_tol=1e-9, abs_tol=1e-12
             ):
@@ -127,4 +129,5 @@ class Measurement:
         if self.value is not None and nom not in (None, 0) and math.isfinite(self.value):
             dev = (self.value - nom) / abs(nom) * 100.0
             text += f" ({dev:+.1f} %)".replace("-", "−")
-        return f"{text} [{self.verdict.value.upper()}]"
+        why = self.extra.get("invalid_reason") if self.verdict is Verdict.INVALID else None
+        return f"{text} [{self.verdict.value.upper()}]" + (f" ({why})" if why else "")

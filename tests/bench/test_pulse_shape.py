@@ -11,6 +11,14 @@ def test_pulse_shape(waveform, spec, fire_and_capture, measure) -> None:
     cap = fire_and_capture(pct, waveform=waveform)
     e = cap.efield_shape
     measure.figure(f"{waveform} E-field at {pct:g} %MSO over its template", cap.figure())
+    measure(
+        f"delivered waveform is {waveform}",
+        float(cap.delivered_waveform == waveform),
+        "",
+        Limits(low=1.0, high=1.0),
+        waveform=waveform,
+        delivered=cap.delivered_waveform,
+    )
     corr_min = shape.template_correlation_min if shape else 0.99
     measure("template correlation", e.correlation, "", Limits(low=corr_min), waveform=waveform)
     if shape is None:

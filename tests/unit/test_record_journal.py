@@ -201,12 +201,13 @@ def test_writer_thread_and_reader_connection(tmp_path):
     t.start()
     seen = 0
     with Outbox(path, "sink") as ob:
-        while not done.is_set() or seen < 5000:
+        while True:
+            finished = done.is_set()  # before the read: an empty read after this is final
             batch = ob.read_after(seen, 700)
             ids = [r[0] for r in batch]
             assert ids == list(range(seen + 1, seen + 1 + len(ids)))  # contiguous prefix
             seen += len(ids)
-            if done.is_set() and not ids:
+            if finished and not ids:
                 break
     t.join()
     j.close()

@@ -1,0 +1,214 @@
+"""``tmsbench drift`` and ``tmsbench demo-history``.
+
+``drift`` reads the calibration history (journal by default; InfluxDB via
+InfluxQL with ``--influx-url``), assesses every device (:mod:`harness.drift`),
+prints one table row per device and writes PNG figures to ``--out``.
+``demo-history`` fills a journal with months of real calibration checks on
+aging simulated devices (:mod:`harness.history`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_JOURNAL = "results/journal.sqlite"
+DEFAULT_OUT = "results/drift"
+
+
+def _date(day: float) -> str:
+    return dt.datetime.fromtimestamp(day * 86_400.0, dt.UTC).strftime("%Y-%m-%d")
+
+
+def crossing_text(d: Any) -> str:
+    """Predicted crossing as ``YYYY-MM-DD −a/+b d`` (or why there is none)."""
+    c = d.crossing
+    if c is None:
+        return "-"
+    if c.day <= d.last_day:
+        return f"crossed ~{_date(c.day)}"
+    if not math.isfinite(c.late_day):
+        return f"not before {_date(c.early_day)} (may never)"
+    return f"{_date(c.day)} -{c.minus_days:.0f}/+{c.plus_days:.0f} d"
+
+
+def table(drifts: list[Any]) -> str:
+    """The per-device table as text."""
+    head = ("serial", "checks", "first", "last", "output now", "trend %/month [95% CI]",
+            "status", "leaves tolerance")
+    rows = [head]
+    for d in drifts:
+        rows.append((
+            d.serial,
+            str(d.n_checks),
+            _date(d.first_day),
+            _date(d.last_day),
+            f"{d.output_now_A_per_us:.2f} A/µs",
+            f"{d.rate_pct_per_month:+.2f} [{d.rate_low_pct_per_month:+.2f}, "
+            f"{d.rate_high_pct_per_month:+.2f}]",
+            d.status.value,
+            crossing_text(d),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def summary(d: Any) -> dict[str, Any]:
+    """Machine-readable summary of one device (``--json``)."""
+    c = d.crossing
+    return {
+        "serial": d.serial,
+        "n_checks": d.n_checks,
+        "first": _date(d.first_day),
+        "last": _date(d.last_day),
+        "output_now_A_per_us": d.output_now_A_per_us,
+        "expected_A_per_us": d.expected_A_per_us,
+        "rate_pct_per_month": d.rate_pct_per_month,
+        "rate_ci_pct_per_month": [d.rate_low_pct_per_month, d.rate_high_pct_per_month],
+        "slope_rate_pct_per_month": d.slope_rate_pct_per_month,
+        "status": d.status.value,
+        "reason": d.reason,
+        "chart_first_signal": None if d.chart is None else d.chart.first_signal,
+        "crossing_day": None if c is None else c.day,
+        "crossing_early_day": None if c is None else c.early_day,
+        "crossing_late_day": None if c is None or not math.isfinite(c.late_day) else c.late_day,
+    }
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    return os.environ.get(args.token_env) if args.token_env else None
+
+
+def load_histories(args: argparse.Namespace) -> list[Any]:
+    """Histories from InfluxDB (``--influx-url``) or the journal."""
+    from harness.drift.source import histories_from_influx, histories_from_journal
+
+    if args.influx_url:
+        if not args.database:
+            raise SystemExit("tmsbench drift: --influx-url needs --database")
+        return histories_from_influx(
+            args.influx_url, args.database, serial=args.serial, token=_token(args),
+            retention_policy=args.retention_policy, verify_tls=not args.no_verify_tls,
+        )
+    path = Path(args.journal) if args.journal else None
+    if path is None and args.bench:
+        from harness.config import load_bench
+
+        path = Path(load_bench(args.bench).sinks.journal.path)
+    path = path or Path(DEFAULT_JOURNAL)
+    if not path.exists():
+        raise FileNotFoundError(f"no journal at {path}")
+    return histories_from_journal(path, args.serial)
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """``tmsbench drift``."""
+    from harness.drift import DriftParams, assess_device
+    from harness.drift.plot import device_plot, overview_plot
+
+    try:
+        histories = load_histories(args)
+    except (FileNotFoundError, RuntimeError, OSError) as exc:
+        print(f"tmsbench drift: {exc}", file=sys.stderr)
+        return 2
+    params = DriftParams(confidence=args.confidence)
+    usable = [h for h in histories if h.output_A_per_us.size >= 3]
+    for h in histories:
+        if h not in usable:
+            print(f"{h.serial}: {h.output_A_per_us.size} checks, need 3 for a trend",
+                  file=sys.stderr)
+    if not usable:
+        print("tmsbench drift: no calibration history found", file=sys.stderr)
+        return 1
+    drifts = [
+        assess_device(
+            h.serial, h.t_days, h.output_A_per_us,
+            expected_A_per_us=h.expected_A_per_us,
+            low_A_per_us=h.low_A_per_us, high_A_per_us=h.high_A_per_us,
+            slope_t_days=h.slope_t_days, cal_slope_A_per_us_per_pct=h.slope_A_per_us_per_pct,
+            expected_slope_A_per_us_per_pct=h.expected_slope_A_per_us_per_pct,
+            params=params,
+        )
+        for h in usable
+    ]
+    print(table(drifts))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for h, d in zip(usable, drifts, strict=True):
+            (out / f"drift-{_safe(d.serial)}.png").write_bytes(device_plot(h, d))
+        (out / "drift-overview.png").write_bytes(overview_plot(usable, drifts))
+        print(f"figures in {out}/ (drift-overview.png, drift-<serial>.png)")
+    if args.json:
+        Path(args.json).write_text(json.dumps([summary(d) for d in drifts], indent=2))
+    return 0
+
+
+def _safe(serial: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in serial)
+
+
+def cmd_demo_history(args: argparse.Namespace) -> int:
+    """``tmsbench demo-history``."""
+    from harness.history import demo_history
+
+    t0 = time.monotonic()
+    levels = [float(x) for x in args.levels.split(",")] if args.levels else None
+    hist = demo_history(
+        devices=args.devices,
+        days=args.days,
+        every_days=args.every_days,
+        bench=args.bench,
+        journal=args.journal,
+        results=args.results,
+        seed=args.seed,
+        sim_speed=args.sim_speed,
+        pulses_per_level=args.pulses_per_level,
+        **({"levels": levels} if levels else {}),
+    )
+    n = sum(len(h.verdicts) for h in hist)
+    print(f"{n} calibration checks on {len(hist)} devices in {time.monotonic() - t0:.1f} s")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``tmsbench drift`` and ``tmsbench demo-history``."""
+    p = sub.add_parser("drift", help="calibration drift per device: trend, chart, crossing date")
+    p.add_argument("--serial", help="one stimulator serial (default: every device)")
+    p.add_argument("--journal", metavar="PATH", help=f"journal file (default {DEFAULT_JOURNAL})")
+    p.add_argument("--bench", metavar="FILE", help="bench file (its journal path)")
+    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
+                   help=f"folder for PNG figures (default {DEFAULT_OUT}; '' for none)")
+    p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
+    p.add_argument("--confidence", type=float, default=0.95, help="of the intervals (0.95)")
+    g = p.add_argument_group("InfluxDB (read with InfluxQL instead of the journal)")
+    g.add_argument("--influx-url", metavar="URL", help="e.g. http://127.0.0.1:8086")
+    g.add_argument("--database", help="database (2.x: the DBRP-mapped name)")
+    g.add_argument("--retention-policy", help="retention policy")
+    g.add_argument("--token-env", metavar="NAME",
+                   help="environment variable holding user:password (1.x) or a token (2.x)")
+    g.add_argument("--no-verify-tls", action="store_true", help="do not verify TLS certificates")
+    p.set_defaults(func=cmd_drift)
+
+    p = sub.add_parser("demo-history",
+                       help="months of real calibration checks on aging simulated devices")
+    p.add_argument("--devices", type=int, default=5, help="how many devices (5)")
+    p.add_argument("--days", type=float, default=180.0, help="length of the history (180)")
+    p.add_argument("--every-days", type=float, default=7.0, help="days between checks (7)")
+    p.add_argument("--journal", metavar="PATH", help="journal file (default: the bench file's)")
+    p.add_argument("--bench", metavar="FILE", help="a simulated bench file (default sim.toml)")
+    p.add_argument("--results", default="results", help="folder for the certificates")
+    p.add_argument("--seed", type=int, default=1, help="aging laws and noise (1)")
+    p.add_argument("--sim-speed", type=float, default=200.0,
+                   help="world seconds per wall second (200)")
+    p.add_argument("--levels", help="calibration levels in %%MSO (default 20,40,60,80,100)")
+    p.add_argument("--pulses-per-level", type=int, default=1, help="(1)")
+    p.set_defaults(func=cmd_demo_history)

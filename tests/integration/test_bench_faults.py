@@ -1,0 +1,155 @@
+"""The bench suite catches simulated faults: each fault fails exactly the tests it should.
+
+Every case runs the whole bench suite (tests/bench) in a subprocess against the
+simulated bench with one fault knob set, and compares the failed tests (from the
+JUnit XML) with the expectation: ``must`` fail, ``may`` fail only with a message
+matching ``may_match`` (e.g. a missing pulse can hit any test that fires), every
+other test passes. The fault-free run must pass everything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEED = 4.0  # world clock: device waits take a quarter of the wall time
+
+INTENSITY = {f"test_intensity_accuracy[{p}pct]" for p in (30, 60, 90)}
+OUTPUT = INTENSITY | {"test_linearity", "test_calibration"}
+TRAINS = {"test_train_timing[10.0]", "test_train_timing[20.0]", "test_intertrain_interval"}
+FIRES = (
+    OUTPUT
+    | TRAINS
+    | {
+        "test_repeatability",
+        "test_pulse_shape[biphasic]",
+        "test_paired_pulse",
+        "test_coil_heating_during_train",
+    }
+)
+
+
+@dataclass
+class Case:
+    faults: dict[str, object]
+    must: set[str]
+    may: set[str] = field(default_factory=set)
+    must_match: str = ""  # every failure message matches this
+    may_match: str = ""
+
+
+CASES = {
+    "no_fault": Case({}, set()),
+    "capacitor_fade": Case({"capacitor_fade": 0.15}, OUTPUT, must_match=r"dI/dt|calibration|slope"),
+    "charge_error": Case({"charge_error": 0.1}, OUTPUT, must_match=r"dI/dt|calibration|slope"),
+    "inductance_shift": Case(
+        {"inductance_shift": 0.2},
+        OUTPUT | {"test_pulse_shape[biphasic]"},
+        must_match=r"dI/dt|calibration|slope|zero crossing|template",
+    ),
+    "timing_jitter_us": Case(
+        {"timing_jitter_us": 500},
+        {"test_train_timing[10.0]", "test_train_timing[20.0]"},
+        must_match="interval jitter",
+    ),
+    "missing_pulse_every": Case(
+        {"missing_pulse_every": 7},
+        TRAINS,
+        FIRES,
+        must_match=r"pulses seen by the scope|no pulse reached the scope",
+        may_match="no pulse reached the scope|pulses seen by the scope",
+    ),
+    "thyristor_misfire": Case(
+        {"thyristor_misfire": 1.0},
+        {"test_pulse_shape[biphasic]", "test_paired_pulse"} | TRAINS,
+        must_match=r"delivered waveform is biphasic|valid pulse records",
+    ),
+    "probe_noise": Case(
+        {"probe_noise": 0.01},
+        {"test_repeatability"},
+        OUTPUT | {"test_pulse_shape[biphasic]"},
+        must_match=r"CV of dI/dt|R²|deviation|slope|dI/dt|phase ratio|template|zero crossing",
+        may_match=r"R²|deviation|slope|dI/dt|phase ratio|template|zero crossing|period",
+    ),
+    "thermocouple_open": Case(
+        {"thermocouple_open": True},
+        {"test_daq_coil_temperature", "test_coil_heating_during_train"} | TRAINS,
+        must_match="open thermocouple",
+    ),
+}
+
+
+def run_suite(tmp: Path, faults: dict[str, object]) -> dict[str, tuple[str, str]]:
+    """Run tests/bench with ``faults``; {test name: (outcome, message)}."""
+    text = (ROOT / "benches" / "sim.toml").read_text()
+    text = text.replace('spec = "../specs/', f'spec = "{ROOT / "specs"}/')
+    knobs = "\n".join(f"{k} = {json.dumps(v)}" for k, v in faults.items())
+    text = text.replace('# all off; see README "Fault knobs"', knobs)
+    bench = tmp / "bench.toml"
+    bench.write_text(text)
+    junit = tmp / "junit.xml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "tests" / "bench"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--bench",
+            str(bench),
+            "--sim-speed",
+            str(SPEED),
+            "--results",
+            str(tmp / "results"),
+            "--journal",
+            str(tmp / "journal.sqlite"),
+            f"--junitxml={junit}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        timeout=600,
+    )
+    assert junit.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    out: dict[str, tuple[str, str]] = {}
+    for tc in ET.parse(junit).getroot().iter("testcase"):
+        outcome, msg = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            el = tc.find(tag)
+            if el is not None:
+                outcome, msg = tag, (el.get("message") or "") + (el.text or "")
+        out[tc.get("name", "")] = (outcome, msg)
+    return out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_fault_fails_exactly_the_right_tests(name: str, tmp_path: Path) -> None:
+    case = CASES[name]
+    results = run_suite(tmp_path, case.faults)
+    assert len(results) >= 20, f"bench suite did not run: {results}"
+    failed = {t: m for t, (o, m) in results.items() if o in ("failure", "error")}
+    missing = case.must - set(failed)
+    assert not missing, f"{name}: these should have failed but passed: {sorted(missing)}"
+    unexpected = {
+        t: m[:300]
+        for t, m in failed.items()
+        if t not in case.must and not (t in case.may and re.search(case.may_match, m))
+    }
+    assert not unexpected, f"{name}: unexpected failures: {unexpected}"
+    for t in case.must:
+        assert re.search(case.must_match, failed[t]), (
+            f"{t}: message does not name it: {failed[t][:400]}"
+        )
+    # the device is left disarmed after every test, fault or not (the stimulator fixture
+    # checks the simulated world after each test and errors the test otherwise)
+    assert not any("still ARMED" in m for m in failed.values())
