@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, opt)
         if value:
             argv += [f"--{opt}", value]
+    if args.sim_speed:
+        argv += ["--sim-speed", str(args.sim_speed)]
     if args.junitxml:
         argv += [f"--junitxml={args.junitxml}"]
     return int(pytest.main(argv))
@@ -38,4 +40,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--journal", help="journal file (default: the bench file's)")
     p.add_argument("--results", default="results", help="folder for reports and certificates")
     p.add_argument("--junitxml", help="also write JUnit XML here")
+    p.add_argument("--sim-speed", type=float, help="simulated bench: world-clock speed factor")
     p.set_defaults(func=run)

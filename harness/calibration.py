@@ -36,16 +36,11 @@ class CalibrationResult:
 
 
 def sweep(rig: Any, spec: SpecConfig) -> tuple[list[float], list[float], Any]:
-    """Fire ``pulses_per_level`` pulses at each level, upwards; (percent, dI/dt, last capture)."""
-    xs: list[float] = []
-    ys: list[float] = []
-    last = None
-    for p in sorted(spec.calibration.percents):
-        for _ in range(spec.calibration.pulses_per_level):
-            last = rig.fire_and_capture(p)
-            xs.append(p)
-            ys.append(last.current.peak_didt_A_per_us)
-    return xs, ys, last
+    """``pulses_per_level`` pulses at each level, upwards; (percent, dI/dt, last capture)."""
+    n = spec.calibration.pulses_per_level
+    levels = [p for p in sorted(spec.calibration.percents) for _ in range(n)]
+    caps = rig.sweep(levels)
+    return levels, [c.current.peak_didt_A_per_us for c in caps], caps[-1] if caps else None
 
 
 def judge(fit: CalibrationFit, spec: SpecConfig, measure: Any) -> list[Verdict]:

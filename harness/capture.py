@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from harness.analysis.results import PulseBatch, PulseResult
 from harness.analysis.train import BurstResult, TrainResult, analyze_bursts, analyze_train
 from harness.config import ShapeSpec, SpecConfig
 from harness.report import plots
-from harness.safety import ArmedStimulator, armed, check_interval, check_train
+from harness.safety import ArmedStimulator, armed, check_intensity, check_interval, check_train
 from instruments.scope.autorange import capture_autoranged
 from instruments.scope.errors import TriggerTimeout
 from instruments.scope.waveform import Waveform
@@ -219,6 +220,59 @@ class BenchRig:
     def fire_and_capture(self, percent: float, waveform: str | None = None) -> PulseCapture:
         """Set ``percent`` %MSO, arm (once), fire one pulse, capture, analyse and record it."""
         stim = self._ensure_armed(percent, waveform)
+        wfs, didt = self._acquire(stim, percent)
+        return self._finish(percent, wfs, didt)
+
+    def sweep(self, levels: list[float], waveform: str | None = None) -> list[PulseCapture]:
+        """One pulse per entry of ``levels`` (%MSO, in that order), each analysed and recorded.
+
+        The device's power settling for the next level overlaps the analysis of the
+        last pulse and the scope set-up, so a sweep costs little more than the
+        device's own waits.
+        """
+        out: list[PulseCapture] = []
+        pending: tuple[float, dict[str, Waveform], float | None] | None = None
+        for p in levels:
+            stim = self._armed
+            wave = waveform or self._waveform or self.spec.waveforms[0]
+            if stim is None or wave != self._waveform or stim.intensity_percent == p:
+                if pending is not None:
+                    out.append(self._finish(*pending))
+                    pending = None
+                stim = self._ensure_armed(p, waveform)
+            else:
+                check_intensity(self.spec.limits, p)
+                errors: list[BaseException] = []
+
+                def settle(
+                    s: ArmedStimulator = stim, level: float = p, errors: list = errors
+                ) -> None:
+                    try:
+                        s.set_intensity(level)
+                    except BaseException as exc:  # re-raised in the caller's thread
+                        errors.append(exc)
+
+                worker = threading.Thread(target=settle, name="tms-settle")
+                worker.start()
+                try:
+                    if pending is not None:
+                        out.append(self._finish(*pending))
+                        pending = None
+                    self._setup_scope(p)
+                finally:
+                    worker.join()
+                if errors:
+                    raise errors[0]
+            wfs, didt = self._acquire(stim, p)
+            pending = (p, wfs, didt)
+        if pending is not None:
+            out.append(self._finish(*pending))
+        return out
+
+    def _acquire(
+        self, stim: ArmedStimulator, percent: float
+    ) -> tuple[dict[str, Waveform], float | None]:
+        """Scope armed, one pulse fired, unclipped waveforms read (auto-ranged)."""
         peaks = self._setup_scope(percent)
         didt_box: list[float | None] = []
 
@@ -234,8 +288,13 @@ class BenchRig:
                 f"pulse at {percent:g} %MSO: fired, but no pulse reached the scope "
                 f"(missing pulse, or no trigger on {self._current_channel()!r}): {err}"
             ) from err
+        return ranged.waveforms, didt_box[-1] if didt_box else None
+
+    def _finish(
+        self, percent: float, wfs: dict[str, Waveform], device_didt: float | None
+    ) -> PulseCapture:
         wave = self._waveform or self.spec.waveforms[0]
-        cap = self._analyse(percent, wave, ranged.waveforms, didt_box[-1] if didt_box else None)
+        cap = self._analyse(percent, wave, wfs, device_didt)
         self._record_pulse(cap)
         return cap
 

@@ -92,8 +92,8 @@ def aging_laws(
 
     The first five are: stable; slow drift; a drift that leaves the
     ``tolerance`` band at about 70 % of the history; a drift that would
-    leave it about half a history after its end; a stable device with a
-    step of −2.5 % three checks before the end. More devices get random
+    leave it about half a history after its end; a stable device whose
+    output steps down 3 % four checks before the end. More devices get random
     rates (fixed by ``seed``).
     """
     rng = np.random.default_rng(seed)
@@ -114,8 +114,8 @@ def aging_laws(
             fade = (1.0 - low / (1.0 + offset)) / (1.5 * days)
             law = AgingLaw(serial, fade, offset, label="drifting")
         elif kind == 4:
-            step_day = days - 2.5 * every_days
-            law = AgingLaw(serial, 0.0, offset, step_day=step_day, step_fade=0.025, label="step")
+            step_day = days - 4.5 * every_days
+            law = AgingLaw(serial, 0.0, offset, step_day=step_day, step_fade=0.03, label="step")
         else:
             rate = float(rng.uniform(0.0, 0.015)) / DAYS_PER_MONTH
             law = AgingLaw(serial, rate, offset, label="random drift")

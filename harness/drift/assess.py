@@ -154,7 +154,7 @@ def classify(
         return Status.OUT_OF_TOLERANCE, f"latest output {last_output:.4g} outside {band}"
     drifting = trend.significant and abs(rate_pct_per_month) >= params.min_rate_pct_per_month
     if chart is not None and chart.signalling_within(params.recent_checks):
-        if not drifting:
+        if not trend.significant:
             return Status.ALARM, "EWMA outside its limits recently, no significant trend"
         if residual_chart is not None and residual_chart.first_signal is not None:
             return Status.ALARM, "EWMA outside its limits; the history is not a straight line"

@@ -53,6 +53,14 @@ def _horizon(d: DeviceDrift) -> float:
     return end
 
 
+def _trend_end(d: DeviceDrift, x_max: float) -> float:
+    """Draw a trend to its predicted crossing when that is ahead, else to the last check."""
+    c = d.crossing
+    if c is not None and d.last_day < c.day <= x_max:
+        return c.day
+    return d.last_day
+
+
 def _crossing(ax: Axes, d: DeviceDrift, scale: float, color: str, x_max: float) -> None:
     c = d.crossing
     if c is None or not (d.last_day < c.day <= x_max):
@@ -115,13 +123,14 @@ def overview_plot(
     )
     x_max = max(_horizon(d) for d in drifts)
     x_min = min(d.first_day for d in drifts)
-    for h, d in zip(histories, drifts, strict=True):
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (h, d) in enumerate(zip(histories, drifts, strict=True)):
         scale = 100.0 / d.expected_A_per_us
-        color = STATUS_COLOR[d.status]
+        color = colors[i % len(colors)]
         t = h.t_days
         ax.plot(t, h.output_A_per_us * scale, "o", ms=3, color=color, alpha=0.8)
-        xs = np.array([t[0], x_max])
-        label = f"#{d.serial}: {d.status.value}, {d.rate_pct_per_month:+.2f} %/month"
+        xs = np.array([t[0], _trend_end(d, x_max)])
+        label = f"#{d.serial} {d.status.value}: {d.rate_pct_per_month:+.2f} %/month"
         c = d.crossing
         if c is not None and d.last_day < c.day <= x_max:
             label += f", crosses {mdates.num2date(c.day):%Y-%m-%d}"

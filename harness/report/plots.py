@@ -86,7 +86,7 @@ def calibration_plot(
         slope * xx + offset,
         color="tab:blue",
         lw=0.8,
-        label=f"fit: {slope:.4g}·%MSO {offset:+.3g}",
+        label=f"fit: {slope:.4g} {unit.split('(')[-1].rstrip(')')}/% {offset:+.3g}",
     )
     ax.set_xlabel("intensity (%MSO)")
     ax.set_ylabel(unit)

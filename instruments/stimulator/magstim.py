@@ -218,7 +218,13 @@ class MagstimStimulator(Stimulator):
         return max(self.coil_temperatures())
 
     # ------------------------------------------------------------- settings
-    def _wait_ready(self, what: str, device_s: float) -> None:
+    def _wait_ready(self, what: str, device_s: float, expected_s: float = 0.0) -> None:
+        """Poll the status until armed and ready. ``expected_s`` (device s) is the documented
+        time: it is slept first (less a margin), then the status is polled finely, so the
+        wait ends within a few ms of the device reporting ready."""
+        if expected_s > 0:
+            self.sleep(expected_s * 0.9)
+
         def ready() -> bool:
             st = self.exchange(mc.REMOTE_ON).status
             if not st & mc.ARMED:
@@ -232,7 +238,7 @@ class MagstimStimulator(Stimulator):
                 )
             return bool(st & mc.READY)
 
-        self.wait_for(what, ready, device_s=device_s)
+        self.wait_for(what, ready, device_s=device_s, poll_device_s=0.003)
 
     def set_intensity(self, percent: float, channel: str = "A") -> None:
         if channel not in self.channels:
@@ -248,7 +254,11 @@ class MagstimStimulator(Stimulator):
             rate = SETTLE_UP_S_PER_PERCENT if delta >= 0 else SETTLE_DOWN_S_PER_PERCENT
             self._pending_settle_s = abs(delta) * rate
             if r.status & mc.ARMED:
-                self._wait_ready(f"power settled at {whole} %", self._pending_settle_s + 2.0)
+                self._wait_ready(
+                    f"power settled at {whole} %",
+                    self._pending_settle_s + 2.0,
+                    expected_s=self._pending_settle_s,
+                )
 
     def _current_power(self, channel: str) -> int:
         r = self.exchange(mc.PARAMETERS)
@@ -263,7 +273,9 @@ class MagstimStimulator(Stimulator):
     def arm(self) -> None:
         with self._lock:
             self._command(mc.ARM)
-            self._wait_ready("armed and ready", ARMING_S + self._pending_settle_s + 3.0)
+            self._wait_ready(
+                "armed and ready", ARMING_S + self._pending_settle_s + 3.0, expected_s=ARMING_S
+            )
             self._pending_settle_s = 0.0
 
     def disarm(self) -> None:

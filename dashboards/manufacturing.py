@@ -1,0 +1,122 @@
+"""Manufacturing: pass rate per station, test and day; failures by characteristic.
+
+Pass rate = share of *judged* measurements (verdict pass, marginal, fail or
+invalid; ``unset`` = recorded without limits is left out) whose verdict is
+pass or marginal (marginal warns but does not fail), in percent.
+
+InfluxQL has no conditional count, so the query is nested three deep (each
+level checked against InfluxDB 1.6.7 by the integration test):
+
+1. two raw subqueries select ``run_id`` (present on every point, unlike
+   ``value``) renamed ``passed`` for passing rows and ``judged`` for judged
+   rows; InfluxQL unions the two sources;
+2. the middle query counts both per group with ``fill(0)``, so a group with
+   judged rows but no passing one gives 0 % instead of null; ``100.0`` (a
+   float) keeps the rate from being truncated to an integer when read back
+   from the subquery;
+3. the outer query keeps only groups with ``judged > 0`` (``fill(0)`` also
+   invents empty days, whose 0/0 InfluxQL would report as 0).
+
+(Aggregating inside the subqueries instead does not work on InfluxDB 1.6:
+with several aggregated sources only the first one's fields are read.)
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models import dashboard as dash_m
+
+from dashboards.common import (
+    TIME_FILTER,
+    dashboard,
+    table_panel,
+    target,
+    timeseries_panel,
+    where,
+)
+from dashboards.influxql import Select, ident, tag_in
+
+UID = "tmsbench-manufacturing"
+PASSED = ("pass", "marginal")
+JUDGED = ("pass", "marginal", "fail", "invalid")
+FAILED = ("fail", "invalid")
+DAY = "time(1d)"
+
+
+def _rows(alias: str, verdicts: tuple[str, ...]) -> Select:
+    return Select(
+        columns=(f'{ident("run_id")} AS {ident(alias)}',),
+        source="tms_measurement",
+        where=where(tag_in("verdict", verdicts)),
+    )
+
+
+def pass_rate(*tags: str, bucket: str | None = DAY) -> Select:
+    """Pass rate (%) of judged measurements per ``bucket`` (time) and tags."""
+    counts = Select(
+        columns=(
+            f'100.0 * count({ident("passed")}) / count({ident("judged")}) AS {ident("pass rate")}',
+            f'count({ident("judged")}) AS {ident("judged")}',
+        ),
+        source=(_rows("passed", PASSED), _rows("judged", JUDGED)),
+        where=(TIME_FILTER,),
+        group_by=((bucket,) if bucket else ()) + tags,
+        fill="0",
+    )
+    return Select(
+        columns=(ident("pass rate"),),
+        source=(counts,),
+        where=(f'{ident("judged")} > 0', TIME_FILTER),
+        group_by=tags,
+    )
+
+
+PASS_RATE_STATION_DAY = pass_rate(ident("station"))
+PASS_RATE_STATION_TEST_DAY = pass_rate(ident("station"), ident("test"))
+FAILURES_BY_NAME = Select(
+    columns=(f'count({ident("run_id")}) AS {ident("failures")}',),
+    source="tms_measurement",
+    where=where(tag_in("verdict", FAILED)),
+    group_by=(ident("name"),),
+)
+VERDICTS_PER_DAY = Select(
+    columns=(f'count({ident("run_id")}) AS {ident("measurements")}',),
+    source="tms_measurement",
+    where=where(),
+    group_by=(DAY, ident("verdict")),
+    fill="none",
+)
+
+
+def build() -> dash_m.Dashboard:
+    """The manufacturing dashboard."""
+    return dashboard(
+        UID,
+        "tmsbench: manufacturing",
+        description="Yield per station, test and day; which characteristics fail.",
+        panels=[
+            timeseries_panel(
+                "Pass rate per station and day",
+                [target(PASS_RATE_STATION_DAY, alias="$tag_station")],
+                description="Judged measurements that passed (pass or marginal), per UTC day.",
+                unit="percent",
+                bars=True,
+            ),
+            timeseries_panel(
+                "Measurements per day by verdict",
+                [target(VERDICTS_PER_DAY, alias="$tag_verdict")],
+                description="Number of recorded measurements per UTC day and verdict.",
+                bars=True,
+            ),
+            table_panel(
+                "Pass rate per station, test and day",
+                [target(PASS_RATE_STATION_TEST_DAY, table_format=True)],
+                description="Judged measurements that passed, per station, test and UTC day.",
+                unit="percent",
+            ),
+            table_panel(
+                "Failures by characteristic",
+                [target(FAILURES_BY_NAME, table_format=True)],
+                description="Measurements that failed or could not be measured, by name.",
+            ),
+        ],
+    )

@@ -1,0 +1,151 @@
+"""The pytest plugin end to end: verdict messages, journal, JUnit, HTML report, calibrate."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.record.export import Query, query
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FAILING_TEST = """
+from harness.config import Tolerance
+
+def test_output(measure):
+    measure("peak dI/dt at 60 %MSO", 88.1, "A/µs", nominal=93.2,
+            tolerance=Tolerance(absolute=4.7))
+    measure("E-field at 2 cm at 60 %MSO", 73.0, "V/m", nominal=73.2,
+            tolerance=Tolerance(relative=0.07))
+"""
+
+
+def pytest_run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--sim-speed",
+            "4",
+            "--results",
+            str(tmp / "results"),
+            "--journal",
+            str(tmp / "journal.sqlite"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        timeout=600,
+    )
+
+
+def test_failed_limit_reads_like_a_bench_report(tmp_path: Path) -> None:
+    (tmp_path / "test_failing.py").write_text(FAILING_TEST)
+    junit = tmp_path / "junit.xml"
+    proc = pytest_run(tmp_path, "test_failing.py", f"--junitxml={junit}")
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    out = proc.stdout
+    assert "peak dI/dt at 60 %MSO: 88.1 A/µs, expected 93.2 ± 4.7 A/µs (−5.5 %) [FAIL]" in out, out[
+        -3000:
+    ]
+    assert "E-field at 2 cm" not in out.split("out of limits:")[1].split("\n\n")[0]
+    assert "no --bench given: using the simulated bench" in out
+    # both measurements, passed and failed, are in the journal with the run context
+    rows = query(tmp_path / "journal.sqlite", Query(kind="measurement"))
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["peak dI/dt at 60 %MSO"]["verdict"] == "fail"
+    assert by_name["E-field at 2 cm at 60 %MSO"]["verdict"] == "pass"
+    assert by_name["peak dI/dt at 60 %MSO"]["stimulator_serial"] == "SIM-R2-0001"
+    assert by_name["peak dI/dt at 60 %MSO"]["station"] == "sim-1"
+    # and in the JUnit XML as properties
+    props = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")}
+    assert props["peak dI/dt at 60 %MSO"] == "88.1 A/µs [fail]"
+
+
+def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium not installed")
+    proc = pytest_run(
+        tmp_path,
+        str(ROOT / "tests/bench/test_intensity.py::test_intensity_accuracy"),
+        str(ROOT / "tests/bench/test_pulse_shape.py"),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    reports = list((tmp_path / "results").glob("*/report.html"))
+    assert len(reports) == 1
+    html = reports[0].read_text()
+    assert "peak dI/dt at 60 %MSO" in html and "data:image/png;base64," in html
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--window-size=1200,1600",
+            f"--screenshot={shot}",
+            reports[0].as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert shot.exists() and shot.stat().st_size > 20_000, "report did not render"
+    from matplotlib.image import imread
+
+    img = imread(shot)
+    assert img.shape[1] == 1200
+    assert (img[..., :3] < 0.5).mean() > 0.005, "the screenshot is blank"
+
+
+def test_calibrate_writes_certificate_and_record(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "calibrate",
+            "--serial",
+            "SN-CAL-7",
+            "--results",
+            str(tmp_path / "results"),
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+            "--sim-speed",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    pdfs = list((tmp_path / "results").glob("*/certificate-SN-CAL-7-*.pdf"))
+    htmls = list((tmp_path / "results").glob("*/certificate-SN-CAL-7-*.html"))
+    assert len(pdfs) == 1 and len(htmls) == 1
+    assert pdfs[0].read_bytes().startswith(b"%PDF")
+    assert "SN-CAL-7" in htmls[0].read_text()
+    cal = query(tmp_path / "j.sqlite", Query(kind="calibration", serial="SN-CAL-7"))
+    assert len(cal) == 1
+    assert cal[0]["verdict"] == "pass"
+    assert cal[0]["slope"] == pytest.approx(1.147, rel=0.03)
+    assert cal[0]["r_squared"] > 0.999
