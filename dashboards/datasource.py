@@ -28,7 +28,7 @@ DEFAULT_DATABASE = "tmsbench"
 #: Environment variables the provisioning files read (Grafana expands ``$VAR``).
 ENV_URL = "TMSBENCH_INFLUX_URL"
 ENV_DATABASE = "TMSBENCH_INFLUX_DATABASE"
-ENV_TOKEN = "TMSBENCH_INFLUX_TOKEN"
+ENV_TOKEN = "TMSBENCH_INFLUX_READ_TOKEN"
 
 
 def ref() -> dash.DataSourceRef:

@@ -13,8 +13,12 @@ Status, first rule that applies:
 4. ``ok``.
 
 Measured on synthetic weekly histories (26 checks, 0.3 % noise, 200 seeds):
-a stable device is flagged in ~3 % of histories; a −2 % step 3 checks
-before the end is classed ``alarm`` in ~95 %.
+a stable device is flagged in 1.5 % of histories; a linear drift of
+0.3–0.6 %/month is ``drifting`` in 98 % (``alarm`` in 1.5 %); a −2 % step
+3 checks before the end is ``alarm`` in 98 % (50 seeds). The 95 % rate
+interval covered the true rate in 96.5 %, the crossing interval the true
+crossing in 99 % (rate −1.2 %/month; mean interval −5/+6 days, rms error of
+the point estimate 2 days).
 
 The predicted crossing is where the trend line meets the band edge it is
 heading for. Its interval spans every line whose slope lies in the slope's

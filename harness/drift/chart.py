@@ -15,8 +15,9 @@ Method (Roberts 1959; Lucas & Saccucci 1990):
   a baseline of 8 checks would make the limits ~30 % too tight (a false alarm
   on about one stable device in five over 26 checks).
 
-λ = 0.2 and L = 3 give an in-control average run length of about 560 checks
-(≈ 10 years of weekly checks) and detect a sustained 1σ shift in ~10 checks.
+λ = 0.2 and L = 3 (in-control average run length ≈ 560 checks with known
+parameters) signalled on 5 % of stable 26-check histories with estimated
+parameters (200 seeds) and caught a 6.7σ step within 1 check on average.
 A signal means: the device is no longer where its baseline was.
 """
 

@@ -148,7 +148,7 @@ def overview_plot(
     ax.axhline(100.0, color="tab:green", lw=0.8, ls="--")
     ax.set_ylabel("output at reference intensity (% of expected)")
     ax.set_title(title or "calibration drift per device", fontsize=10)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper right")
     ax.grid(alpha=0.3)
     ax2.axhspan(-1, 1, color="0.9")
     ax2.axhline(0, color="0.4", lw=0.8, ls="--")
