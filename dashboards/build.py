@@ -17,7 +17,7 @@ from typing import Any
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dash_m
 
-from dashboards import calibration_drift, coil_thermal, manufacturing, pulse_shape, provisioning
+from dashboards import calibration_drift, coil_thermal, manufacturing, provisioning, pulse_shape
 
 ROOT = Path(__file__).resolve().parent
 JSON_DIR = "json"

@@ -120,7 +120,8 @@ def timeseries_panel(
         panel.draw_style(common_m.GraphDrawStyle.BARS).fill_opacity(60)
     else:
         panel.draw_style(common_m.GraphDrawStyle.LINE).span_nulls(True)
-        panel.show_points(common_m.VisibilityMode.ALWAYS if points else common_m.VisibilityMode.AUTO)
+        visibility = common_m.VisibilityMode.ALWAYS if points else common_m.VisibilityMode.AUTO
+        panel.show_points(visibility)
     if limit_series is not None:
         panel.override_by_regexp(
             limit_series,

@@ -202,7 +202,9 @@ class InfluxQLTarget(cogbuilder.Builder[InfluxQLQuery]):
 def register() -> None:
     """Register :class:`InfluxQLQuery` with the SDK runtime for type ``influxdb``."""
     cogruntime.register_dataquery_variant(
-        cogruntime.DataqueryConfig(identifier=DATASOURCE_TYPE, from_json_hook=InfluxQLQuery.from_json)
+        cogruntime.DataqueryConfig(
+            identifier=DATASOURCE_TYPE, from_json_hook=InfluxQLQuery.from_json
+        )
     )
 
 

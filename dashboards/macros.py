@@ -119,7 +119,8 @@ def _replace_macro(text: str, name: str, value: str) -> str:
 
 def expand_macros(query: str, *, from_ms: int, to_ms: int, interval_ms: int) -> str:
     """Step 2: ``$timeFilter``, ``$__interval_ms``, ``$__interval``, ``$interval``."""
-    text = _replace_macro(query, "$timeFilter", f"time >= {int(from_ms)}ms and time <= {int(to_ms)}ms")
+    time_filter = f"time >= {int(from_ms)}ms and time <= {int(to_ms)}ms"
+    text = _replace_macro(query, "$timeFilter", time_filter)
     text = _replace_macro(text, "$__interval_ms", str(int(interval_ms)))
     text = _replace_macro(text, "$__interval", format_interval(int(interval_ms)))
     return _replace_macro(text, "$interval", format_interval(int(interval_ms)))

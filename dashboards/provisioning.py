@@ -21,6 +21,8 @@ DASHBOARDS_PATH = "/var/lib/grafana/dashboards/tmsbench"
 
 
 def _scalar(value: Any) -> str:
+    if isinstance(value, Mapping | list) and not value:
+        return "{}" if isinstance(value, Mapping) else "[]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -56,7 +56,9 @@ class PushReport:
         )
 
 
-def connect(url: str, token: str, *, timeout_s: float = 10.0, verify_tls: bool = True) -> GrafanaApi:
+def connect(
+    url: str, token: str, *, timeout_s: float = 10.0, verify_tls: bool = True
+) -> GrafanaApi:
     """A grafana-client API object for ``url`` (``http(s)://host[:port][/prefix]``).
 
     The token is held by grafana-client's ``TokenAuth`` (``Authorization:

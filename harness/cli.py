@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "harness.record.commands",
     "harness.calibrate_cmd",
     "harness.drift_cmd",
+    "harness.dashboards_cmd",
 )
 
 
