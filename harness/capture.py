@@ -20,8 +20,9 @@ import numpy as np
 
 from harness.analysis.batch import analyze_pulses
 from harness.analysis.pulse import analyze_pulse
-from harness.analysis.reference_shape import TemplateMatch, match_template, template_efield
+from harness.analysis.reference_shape import template_efield
 from harness.analysis.results import PulseBatch, PulseResult
+from harness.analysis.template import TemplateMatch, compare_to_template
 from harness.analysis.train import BurstResult, TrainResult, analyze_bursts, analyze_train
 from harness.config import ShapeSpec, SpecConfig
 from harness.report import plots
@@ -314,7 +315,8 @@ class BenchRig:
                     res, delivered = alt, other
                     break
         e_name = next((n for n, c in self.channels.items() if c.quantity == "efield"), None)
-        e_peak, match, tpl = math.nan, TemplateMatch(math.nan, math.nan, 0.0), None
+        e_peak, tpl = math.nan, None
+        match = TemplateMatch(False, "no E-field channel", math.nan, math.nan, math.nan, 0)
         if e_name is not None and e_name in wfs:
             w = wfs[e_name]
             e = w.values()  # V/m
@@ -328,9 +330,19 @@ class BenchRig:
                 baseline_window_s=(w.t0_s, BASELINE_END_S),
             )
             e_peak = e_res.peak_didt_A_per_us
-            tpl = self._template(wave, w.t - e_res.onset_us * 1e-6)
-            if tpl is not None and e_res.valid:
-                match = match_template(w.t, e - e_res.baseline / 1e6, e_res.onset_us * 1e-6, tpl)
+            tpl = self._template(wave, w.t - e_res.onset_us * 1e-6)  # on the record's axis
+            ref = self._template(wave, np.arange(0.0, RECORD_S, w.dt_s))  # from its onset
+            if ref is not None and e_res.valid:
+                match = compare_to_template(
+                    e * 1e6,
+                    w.dt_s,
+                    ref[: int(np.nonzero(ref)[0][-1]) + 1],
+                    w.dt_s,
+                    channel="didt",
+                    shape=analysis_shape(delivered),
+                    t0_s=w.t0_s,
+                    baseline_window_s=(w.t0_s, BASELINE_END_S),
+                )
         return PulseCapture(
             percent, wave, res, e_peak, match, dict(wfs), tpl, device_didt, delivered
         )

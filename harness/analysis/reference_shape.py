@@ -6,12 +6,12 @@ r = e^(−α(π − 2φ)/ωd) with φ = atan(α/ωd); V0, L and C only scale it.
 template is the normalised E ∝ dI/dt of that loop for the waveform's
 conduction rule (biphasic: one period, half-sine: half, monophasic: until the
 capacitor voltage crosses zero, then an exponential decay with ``decay_tau_us``).
+Compare a record with it using :func:`harness.analysis.template.compare_to_template`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -59,41 +59,3 @@ def template_efield(
     else:
         raise ValueError(f"unknown topology {topology!r}")
     return np.where((t < 0) | (t >= end), 0.0, e)
-
-
-@dataclass(frozen=True)
-class TemplateMatch:
-    """Agreement of a measured pulse with its template (both normalised to the first peak)."""
-
-    correlation: float  # Pearson correlation over the pulse window
-    nrmse: float  # RMS difference / template peak over the pulse window
-    window_us: float
-
-
-def match_template(
-    t_s: npt.ArrayLike,
-    measured: npt.ArrayLike,
-    onset_s: float,
-    template: FloatArray,
-) -> TemplateMatch:
-    """Compare ``measured`` (any scale, baseline removed) with ``template`` on the same times.
-
-    ``template`` must be evaluated at ``t_s − onset_s``; the window is where the
-    template is non-zero plus 10 %.
-    """
-    t = np.asarray(t_s, dtype=np.float64)
-    y = np.asarray(measured, dtype=np.float64)
-    nz = np.nonzero(template)[0]
-    if nz.size < 8 or not math.isfinite(onset_s):
-        return TemplateMatch(float("nan"), float("nan"), 0.0)
-    lo, hi = nz[0], nz[-1]
-    hi = min(t.size, hi + max(1, (hi - lo) // 10))
-    ym, tm = y[lo:hi], template[lo:hi]
-    k0 = int(np.argmin(np.abs(t[lo:hi] - onset_s)))
-    scale = float(np.max(ym[k0 : k0 + max(3, (hi - lo) // 50)]))
-    if not math.isfinite(scale) or scale == 0:
-        return TemplateMatch(float("nan"), float("nan"), 0.0)
-    yn = ym / scale
-    corr = float(np.corrcoef(yn, tm)[0, 1])
-    nrmse = float(np.sqrt(np.mean((yn - tm) ** 2)))
-    return TemplateMatch(corr, nrmse, float((t[hi - 1] - t[lo]) * 1e6))

@@ -45,6 +45,7 @@ def compare_to_template(
     scale: float = 1.0,
     offset: float = 0.0,
     adc_rails: tuple[float, float] | None = None,
+    baseline_window_s: tuple[float, float] | None = None,
 ) -> TemplateMatch:
     """Compare one record with a reference shape.
 
@@ -55,6 +56,7 @@ def compare_to_template(
         template: reference waveform (any amplitude and unit, zero baseline).
         template_dt_s: its sample interval (s).
         template_onset_s: time of the template's onset after its first sample (s).
+        baseline_window_s: baseline window of the record, as for ``analyze_pulse``.
     """
     res = analyze_pulse(
         samples,
@@ -65,6 +67,7 @@ def compare_to_template(
         scale=scale,
         offset=offset,
         adc_rails=adc_rails,
+        baseline_window_s=baseline_window_s,
     )
     if not res.valid:
         return TemplateMatch(False, res.invalid_reason, math.nan, math.nan, math.nan, 0)

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.analysis.reference_shape import alpha_from_ratio, match_template, template_efield
+from harness.analysis.reference_shape import alpha_from_ratio, template_efield
+from harness.analysis.template import compare_to_template
 
 # Magstim Rapid² + D70 loop (see benches/sim.toml)
 L, C, R = 16e-6, 187.8e-6, 34.6e-3
@@ -40,11 +41,19 @@ def test_biphasic_template_zero_crossings_and_end() -> None:
     assert np.all(e[t > T + 1e-9] == 0)
 
 
-def test_match_template_perfect_and_distorted() -> None:
-    t = np.linspace(-50e-6, 500e-6, 5501)
+def test_template_matches_itself_not_a_longer_period() -> None:
+    dt = 50e-9
+    t = np.arange(-50e-6, 500e-6, dt)
     ratio = ratio_closed_form(ALPHA, WD)
-    tpl = template_efield(t, period_s=T, phase_ratio=ratio, topology="biphasic")
-    assert match_template(t, 120.0 * tpl, 0.0, tpl).correlation == pytest.approx(1.0)
-    longer = template_efield(t, period_s=1.1 * T, phase_ratio=ratio, topology="biphasic")
-    m = match_template(t, 120.0 * longer, 0.0, tpl)
+    ref = template_efield(np.arange(0, T, dt), period_s=T, phase_ratio=ratio, topology="biphasic")
+    rec = 120.0 * template_efield(t, period_s=T, phase_ratio=ratio, topology="biphasic")
+    base = (t[0], -10e-6)
+    same = compare_to_template(
+        rec * 1e6, dt, ref, dt, channel="didt", t0_s=t[0], baseline_window_s=base
+    )
+    assert same.valid and same.correlation > 0.9999 and same.nrmse < 0.01
+    longer = 120.0 * template_efield(t, period_s=1.1 * T, phase_ratio=ratio, topology="biphasic")
+    m = compare_to_template(
+        longer * 1e6, dt, ref, dt, channel="didt", t0_s=t[0], baseline_window_s=base
+    )
     assert m.correlation < 0.99 and m.nrmse > 0.05
