@@ -6,18 +6,29 @@ Source: the measurements the calibration check records (``harness/calibration.py
 ``calibration slope``, ``calibration R²`` (low limit) and ``calibration worst
 deviation`` (%, high limit), all in ``tms_measurement``.
 
-TODO: the predicted date of leaving tolerance (``harness.drift.assess``) is
-computed by the drift analytics but not written to InfluxDB yet; add a panel
-here once the drift command records it (e.g. a field of its own measurement)
-rather than approximating it in InfluxQL.
+The predicted date of leaving tolerance comes from the drift analytics
+(``harness.drift``), recorded by ``tmsbench drift --record``
+(``harness.drift.record``): at each device's last check, a ``drift rate``
+measurement (value %/month, low/high its confidence interval, field
+``drift_status`` and, only when a crossing is predicted, ``crossing_s``,
+``crossing_early_s``, ``crossing_late_s`` in Unix seconds and
+``days_to_tolerance``). The panel takes the *latest* such row per device
+(``ORDER BY time DESC LIMIT 1``), not ``last()`` of each field: ``last()``
+skips missing fields, so a date an earlier assessment predicted would be shown
+after the latest one stopped predicting it. Nothing is approximated in InfluxQL.
 """
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import table
 from grafana_foundation_sdk.models import dashboard as dash_m
 
 from dashboards.common import dashboard, table_panel, target, timeseries_panel, where
 from dashboards.influxql import Select, ident, tag_eq
+
+#: ``harness.drift.record.RATE_NAME``: the per-assessment summary row.
+DRIFT_RATE = "drift rate"
+DATE_COLUMNS = ("leaves tolerance", "earliest", "latest")
 
 UID = "tmsbench-calibration-drift"
 DEVICE = (ident("stimulator_serial"), ident("coil_serial"))
@@ -53,6 +64,65 @@ LATEST = Select(
     where=where(tag_eq("name", "calibration reference output")),
     group_by=DEVICE,
 )
+PREDICTED = Select(
+    columns=(
+        f'{ident("value")} AS {ident("drift %/month")}',
+        f'{ident("low")} AS {ident("rate CI low")}',
+        f'{ident("high")} AS {ident("rate CI high")}',
+        f'{ident("drift_status")} AS {ident("status")}',
+        # Unix s -> ms, what Grafana's date units read
+        *(f"{ident(field)} * 1000 AS {ident(label)}"
+          for field, label in zip(("crossing_s", "crossing_early_s", "crossing_late_s"),
+                                  DATE_COLUMNS, strict=True)),
+        f'{ident("days_to_tolerance")} AS {ident("days after last check")}',
+    ),
+    source="tms_measurement",
+    where=where(tag_eq("name", DRIFT_RATE)),
+    group_by=DEVICE,
+    order_desc=True,
+    limit=1,
+)
+
+STATUS_COLOURS = {"ok": "green", "drifting": "orange", "alarm": "red",
+                  "out of tolerance": "red"}
+
+
+def predicted_panel() -> table.Panel:
+    """Latest drift assessment per device: rate, status, predicted date of leaving tolerance."""
+    panel = table_panel(
+        "Predicted date of leaving tolerance",
+        [target(PREDICTED, table_format=True)],
+        description="Latest `tmsbench drift --record` assessment per device. Time: the last "
+        "calibration check it is based on. Drift: trend of the output at the reference "
+        "intensity, % of the expected output per month, with its confidence interval. "
+        "Leaves tolerance: where the trend line meets the tolerance band, with the interval "
+        "(earliest, latest); empty when no crossing is predicted (no significant trend, "
+        "the device may never leave); a past date means the trend had already crossed.",
+        width=24,
+    )
+    panel.decimals(2)
+    panel.override_by_regexp(
+        "^(" + "|".join(DATE_COLUMNS) + ")$",
+        [dash_m.DynamicConfigValue(id_val="unit", value="dateTimeAsIso")],
+    )
+    panel.override_by_name(
+        "days after last check", [dash_m.DynamicConfigValue(id_val="decimals", value=0)]
+    )
+    panel.override_by_name(
+        "status",
+        [
+            dash_m.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-text"}),
+            dash_m.DynamicConfigValue(id_val="mappings", value=[{
+                "type": "value",
+                "options": {status: {"color": colour, "index": i}
+                            for i, (status, colour) in enumerate(STATUS_COLOURS.items())},
+            }]),
+        ],
+    )
+    panel.override_by_name(
+        "Time", [dash_m.DynamicConfigValue(id_val="displayName", value="last check")]
+    )
+    return panel
 
 
 def build() -> dash_m.Dashboard:
@@ -98,5 +168,6 @@ def build() -> dash_m.Dashboard:
                 description="Last output at the reference intensity, its band and the number "
                 "of checks in the time range.",
             ),
+            predicted_panel(),
         ],
     )

@@ -43,6 +43,11 @@ VARIABLES: tuple[TemplateVar, ...] = (STATION, SERIAL, COIL)
 
 TIME_FILTER = "$timeFilter"
 
+#: ``test`` tag of the drift assessments ``tmsbench drift --record`` writes
+#: (``harness.drift.record.DRIFT_TEST``): analytics, not bench tests, so the
+#: manufacturing panels leave them out.
+DRIFT_TEST = "tmsbench drift"
+
 
 def device_filters() -> tuple[str, ...]:
     """WHERE clauses every panel query carries: one regex match per variable."""

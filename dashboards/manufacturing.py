@@ -2,7 +2,10 @@
 
 Pass rate = share of *judged* measurements (verdict pass, marginal, fail or
 invalid; ``unset`` = recorded without limits is left out) whose verdict is
-pass or marginal (marginal warns but does not fail), in percent.
+pass or marginal (marginal warns but does not fail), in percent. Drift
+assessments (``tmsbench drift --record``, ``test`` = ``tmsbench drift``) carry
+a verdict too, but are analytics rather than tests: every panel here leaves
+them out.
 
 InfluxQL has no conditional count, so the query is nested three deep (each
 level checked against InfluxDB 1.6.7 by the integration test):
@@ -26,6 +29,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import dashboard as dash_m
 
 from dashboards.common import (
+    DRIFT_TEST,
     TIME_FILTER,
     dashboard,
     table_panel,
@@ -33,20 +37,21 @@ from dashboards.common import (
     timeseries_panel,
     where,
 )
-from dashboards.influxql import Select, ident, tag_in
+from dashboards.influxql import Select, ident, tag_in, tag_ne
 
 UID = "tmsbench-manufacturing"
 PASSED = ("pass", "marginal")
 JUDGED = ("pass", "marginal", "fail", "invalid")
 FAILED = ("fail", "invalid")
 DAY = "time(1d)"
+NOT_DRIFT = tag_ne("test", DRIFT_TEST)
 
 
 def _rows(alias: str, verdicts: tuple[str, ...]) -> Select:
     return Select(
         columns=(f'{ident("run_id")} AS {ident(alias)}',),
         source="tms_measurement",
-        where=where(tag_in("verdict", verdicts)),
+        where=where(tag_in("verdict", verdicts), NOT_DRIFT),
     )
 
 
@@ -75,13 +80,13 @@ PASS_RATE_STATION_TEST_DAY = pass_rate(ident("station"), ident("test"))
 FAILURES_BY_NAME = Select(
     columns=(f'count({ident("run_id")}) AS {ident("failures")}',),
     source="tms_measurement",
-    where=where(tag_in("verdict", FAILED)),
+    where=where(tag_in("verdict", FAILED), NOT_DRIFT),
     group_by=(ident("name"),),
 )
 VERDICTS_PER_DAY = Select(
     columns=(f'count({ident("run_id")}) AS {ident("measurements")}',),
     source="tms_measurement",
-    where=where(),
+    where=where(NOT_DRIFT),
     group_by=(DAY, ident("verdict")),
     fill="none",
 )

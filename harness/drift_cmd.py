@@ -2,7 +2,10 @@
 
 ``drift`` reads the calibration history (journal by default; InfluxDB via
 InfluxQL with ``--influx-url``), assesses every device (:mod:`harness.drift`),
-prints one table row per device and writes PNG figures to ``--out``.
+prints one table row per device and writes PNG figures to ``--out``. With
+``--record`` it appends the assessments to the journal
+(:mod:`harness.drift.record`: rules for names, verdicts, predictions and
+re-runs) and, when the bench file has ``[sinks.influxdb]``, forwards them.
 ``demo-history`` fills a journal with months of real calibration checks on
 aging simulated devices (:mod:`harness.history`).
 """
@@ -21,6 +24,7 @@ from typing import Any
 
 DEFAULT_JOURNAL = "results/journal.sqlite"
 DEFAULT_OUT = "results/drift"
+SYNC_TIMEOUT_S = 60.0  # forwarding after --record
 
 
 def _date(day: float) -> str:
@@ -87,6 +91,18 @@ def _token(args: argparse.Namespace) -> str | None:
     return os.environ.get(args.token_env) if args.token_env else None
 
 
+def journal_path(args: argparse.Namespace) -> Path | None:
+    """``--journal``, else the bench file's journal, else (reading the journal) the default;
+    ``None`` when reading InfluxDB without either."""
+    if args.journal:
+        return Path(args.journal)
+    if args.bench:
+        from harness.config import load_bench
+
+        return Path(load_bench(args.bench).sinks.journal.path)
+    return None if args.influx_url else Path(DEFAULT_JOURNAL)
+
+
 def load_histories(args: argparse.Namespace) -> list[Any]:
     """Histories from InfluxDB (``--influx-url``) or the journal."""
     from harness.drift.source import histories_from_influx, histories_from_journal
@@ -98,15 +114,50 @@ def load_histories(args: argparse.Namespace) -> list[Any]:
             args.influx_url, args.database, serial=args.serial, token=_token(args),
             retention_policy=args.retention_policy, verify_tls=not args.no_verify_tls,
         )
-    path = Path(args.journal) if args.journal else None
-    if path is None and args.bench:
-        from harness.config import load_bench
-
-        path = Path(load_bench(args.bench).sinks.journal.path)
-    path = path or Path(DEFAULT_JOURNAL)
+    path = journal_path(args)
+    assert path is not None
     if not path.exists():
         raise FileNotFoundError(f"no journal at {path}")
     return histories_from_journal(path, args.serial)
+
+
+def record(args: argparse.Namespace, assessed: list[tuple[Any, Any]]) -> int:
+    """``--record``: append to the journal, forward to the bench's InfluxDB; exit code."""
+    from harness.drift.record import record_drifts
+
+    path = journal_path(args)
+    if path is None:
+        print("tmsbench drift: --record with --influx-url needs --journal or --bench",
+              file=sys.stderr)
+        return 2
+    res = record_drifts(path, assessed)
+    print(f"recorded {res.appended} drift rows for {res.devices} devices in {path}"
+          + (f" ({res.unchanged} already there)" if res.unchanged else ""))
+    sink = None
+    if args.bench:
+        from harness.config import load_bench
+
+        sink = load_bench(args.bench).sinks.influxdb
+    if sink is None:
+        return 0
+    from harness.record.forwarder import Forwarder
+    from harness.record.sinks import SinkConfigError
+
+    try:
+        fwd = Forwarder(path, sink)
+    except SinkConfigError as exc:
+        print(f"tmsbench drift: [sinks.influxdb]: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sync = fwd.sync(timeout_s=SYNC_TIMEOUT_S)
+    finally:
+        fwd.close()
+    if not sync.ok:
+        print(f"tmsbench drift: {sync.pending} points not forwarded to {fwd.key} "
+              f"({sync.error}); they stay in the journal, run `tmsbench sync`", file=sys.stderr)
+        return 1
+    print(f"forwarded {sync.sent} points to {fwd.key}")
+    return 0
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -149,6 +200,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
         print(f"figures in {out}/ (drift-overview.png, drift-<serial>.png)")
     if args.json:
         Path(args.json).write_text(json.dumps([summary(d) for d in drifts], indent=2))
+    if args.record:
+        return record(args, list(zip(usable, drifts, strict=True)))
     return 0
 
 
@@ -189,6 +242,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=f"folder for PNG figures (default {DEFAULT_OUT}; '' for none)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     p.add_argument("--confidence", type=float, default=0.95, help="of the intervals (0.95)")
+    p.add_argument("--record", action="store_true",
+                   help="append the assessments to the journal (--journal, else the bench's) "
+                   "as 'drift rate', 'drift days to tolerance' and 'drift predicted crossing' "
+                   "measurements at each device's last check, and forward them to the bench's "
+                   "[sinks.influxdb]; exit 1 if some could not be forwarded")
     g = p.add_argument_group("InfluxDB (read with InfluxQL instead of the journal)")
     g.add_argument("--influx-url", metavar="URL", help="e.g. http://127.0.0.1:8086")
     g.add_argument("--database", help="database (2.x: the DBRP-mapped name)")

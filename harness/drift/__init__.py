@@ -4,6 +4,7 @@
 * :mod:`harness.drift.chart`: EWMA control chart, centre from a baseline period;
 * :mod:`harness.drift.assess`: tolerance crossing prediction and status per device;
 * :mod:`harness.drift.source`: calibration history from the journal or InfluxDB;
+* :mod:`harness.drift.record`: assessments as journal records (``tmsbench drift --record``);
 * :mod:`harness.drift.plot`: PNG figures.
 """
 

@@ -4,8 +4,11 @@ Each calibration check records the measurements ``calibration reference
 output`` (A/µs at the spec's reference intensity, with its nominal and
 tolerance limits) and ``calibration slope`` (A/µs per %MSO), tagged with the
 stimulator serial (see :mod:`harness.calibration`). Those two series are the
-history. InfluxDB is read with InfluxQL (``/query``), which InfluxDB 1.x, 2.x
-(v1 compatibility + DBRP) and 3.x answer.
+history; the bounded context tags of the latest output check
+(:data:`HISTORY_TAG_KEYS`: station, stimulator model, coil serial) come with it,
+so that what ``tmsbench drift --record`` writes carries the same tags.
+InfluxDB is read with InfluxQL (``/query``), which InfluxDB 1.x, 2.x (v1
+compatibility + DBRP) and 3.x answer.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +28,10 @@ from harness.drift.trend import days_from_ns
 
 OUTPUT_NAME = "calibration reference output"
 SLOPE_NAME = "calibration slope"
+
+#: Context tags a history keeps (besides the stimulator serial it is grouped by):
+#: bounded, and the ones the dashboards' variables filter on.
+HISTORY_TAG_KEYS: tuple[str, ...] = ("station", "stimulator_model", "coil_serial")
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +47,8 @@ class CalibrationHistory:
     slope_time_ns: np.ndarray
     slope_A_per_us_per_pct: np.ndarray
     expected_slope_A_per_us_per_pct: float | None = None
+    #: :data:`HISTORY_TAG_KEYS` of the latest output check (keys it lacks are left out)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def t_days(self) -> np.ndarray:
@@ -58,9 +67,11 @@ def _num(v: Any) -> float:
 
 def histories_from_points(points: Iterable[Mapping[str, Any]]) -> list[CalibrationHistory]:
     """Histories from flat points (keys: ``time_ns, name, stimulator_serial, value``,
-    optional ``nominal, low, high``), one per serial, sorted by serial."""
+    optional ``nominal, low, high`` and :data:`HISTORY_TAG_KEYS`), one per serial,
+    sorted by serial."""
     out: dict[str, list[tuple[int, float, float, float, float]]] = defaultdict(list)
     slopes: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+    latest_tags: dict[str, tuple[int, dict[str, str]]] = {}
     for p in points:
         serial = p.get("stimulator_serial")
         value = p.get("value")
@@ -72,6 +83,10 @@ def histories_from_points(points: Iterable[Mapping[str, Any]]) -> list[Calibrati
                 (row_t, float(value), _num(p.get("nominal")), _num(p.get("low")),
                  _num(p.get("high")))
             )
+            if serial not in latest_tags or row_t >= latest_tags[serial][0]:
+                latest_tags[serial] = (
+                    row_t, {k: str(p[k]) for k in HISTORY_TAG_KEYS if p.get(k) not in (None, "")}
+                )
         elif p.get("name") == SLOPE_NAME:
             slopes[serial].append((row_t, float(value), _num(p.get("nominal"))))
     histories = []
@@ -92,6 +107,7 @@ def histories_from_points(points: Iterable[Mapping[str, Any]]) -> list[Calibrati
                 expected_slope_A_per_us_per_pct=(
                     srows[-1][2] if srows and math.isfinite(srows[-1][2]) else None
                 ),
+                tags=latest_tags[serial][1],
             )
         )
     return histories
@@ -117,12 +133,17 @@ def _quote(text: str) -> str:
 
 
 def influxql(serial: str | None = None) -> str:
-    """The InfluxQL query for the calibration history (one serial or all)."""
+    """The InfluxQL query for the calibration history (one serial or all).
+
+    The context tags (:data:`HISTORY_TAG_KEYS`) are selected as columns, not
+    grouped by, so a device whose coil or station changed keeps one history.
+    """
     where = f'("name" = {_quote(OUTPUT_NAME)} OR "name" = {_quote(SLOPE_NAME)})'
     if serial:
         where += f' AND "stimulator_serial" = {_quote(serial)}'
+    tags = "".join(f', "{k}"' for k in HISTORY_TAG_KEYS)
     return (
-        'SELECT "value", "nominal", "low", "high" FROM "tms_measurement" '
+        f'SELECT "value", "nominal", "low", "high"{tags} FROM "tms_measurement" '
         f'WHERE {where} GROUP BY "stimulator_serial", "name"'
     )
 

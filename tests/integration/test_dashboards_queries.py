@@ -4,7 +4,11 @@ The history is recorded the way the harness records it and forwarded by the
 real forwarder (no hand-written line protocol):
 
 * ``harness.history.demo_history``: real calibration checks on two simulated
-  devices over 30 days (calibration measurements, calibration records, pulses);
+  devices over 30 days (calibration measurements, calibration records, pulses),
+  one stable and one drifting towards its low tolerance limit;
+* ``tmsbench drift --record`` on that journal: the drift assessments
+  (``drift rate``, and for the drifting device ``drift days to tolerance`` and
+  ``drift predicted crossing``);
 * production-line records built with ``harness.record`` / ``harness.limits``
   on two more stations (measurements with every verdict, trains, coil and
   ambient temperatures, monophasic pulses), with tag values that need regex
@@ -17,6 +21,7 @@ compared with what the journal holds, computed here in Python.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -36,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout's d
 
 from dashboards import build
 from dashboards.macros import Variable, expand
+from harness.cli import main
+from harness.drift.record import DRIFT_TEST, RATE_NAME
 from harness.limits import Limits, Measurement
 from harness.record.forwarder import Backoff, Forwarder
 from harness.record.journal import Journal
@@ -126,20 +133,35 @@ def record_production_line(journal: Journal, seed: int = 7) -> None:
 class History:
     journal: Path
     devices: tuple[Any, ...]  # harness.history.DeviceHistory
+    drift: dict[str, dict[str, Any]]  # serial -> `tmsbench drift --json` row of --record's run
+
+
+def demo_laws() -> list[Any]:
+    """The demo's stable device and its "drifting" one (leaves tolerance half a history
+    after the end: a significant trend, so a crossing is predicted in every run)."""
+    from harness.history import aging_laws
+
+    laws = aging_laws(4, DAYS, every_days=5)
+    assert (laws[0].label, laws[3].label) == ("stable", "drifting")
+    return [laws[0], dataclasses.replace(laws[3], serial="DEMO-02")]
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> History:
-    """The journal with both histories (recorded once per module)."""
+    """The journal with both histories and the drift records (recorded once per module)."""
     from harness.history import demo_history
 
     tmp = tmp_path_factory.mktemp("dashboards-history")
     path = tmp / "journal.sqlite"
-    devices = demo_history(devices=2, days=DAYS, every_days=5, journal=str(path),
+    devices = demo_history(days=DAYS, every_days=5, journal=str(path), laws=demo_laws(),
                            results=str(tmp / "results"), end=END, report=None)
     with Journal(path, synchronous="NORMAL") as journal:
         record_production_line(journal)
-    return History(path, tuple(devices))
+    summary = tmp / "drift.json"
+    assert main(["drift", "--journal", str(path), "--record", "--out", "",
+                 "--json", str(summary)]) == 0
+    drift = {r["serial"]: r for r in json.loads(summary.read_text())}
+    return History(path, tuple(devices), drift)
 
 
 def load(srv: Any, journal: Path) -> None:
@@ -257,11 +279,25 @@ def agg_or_none(field: str, *fns: Callable[[list[float]], float]) -> Callable:
 
 DEVICE = ("stimulator_serial", "coil_serial")
 CAL = "calibration reference output"
+PREDICTED = "Predicted date of leaving tolerance"
+PREDICTED_FIELDS = ("value", "low", "high", "drift_status", "crossing_s", "crossing_early_s",
+                    "crossing_late_s", "days_to_tolerance")
+
+
+def latest_assessment(ps: list[Point]) -> list[Any]:
+    """The newest ``drift rate`` row of a device as the panel shows it (dates in ms)."""
+    last = max(ps, key=lambda p: p.ts)
+    row: list[Any] = [last.ts]
+    for f in PREDICTED_FIELDS:
+        v = last.fields.get(f)
+        row.append(v * 1000 if v is not None and f.startswith("crossing_") else v)
+    return row
 
 
 def expectations(points: list[Point], sel: Selection) -> dict[tuple[str, str], Series]:
     """What every panel must answer for ``sel``, keyed by (dashboard uid, panel title)."""
     meas = selected(points, "measurement", sel)
+    tests = [p for p in meas if p.tags.get("test") != DRIFT_TEST]  # manufacturing: no drift
     pulses = selected(points, "pulse", sel)
     temps = [p for p in selected(points, "temperature", sel) if p.tags.get("sensor") == "coil"]
     trains = selected(points, "train", sel)
@@ -285,6 +321,8 @@ def expectations(points: list[Point], sel: Selection) -> dict[tuple[str, str], S
             limited("calibration worst deviation", "high"),
         ("tmsbench-calibration-drift", "Latest calibration per device"):
             per_series(named(meas, lambda n: n == CAL), DEVICE, latest),
+        ("tmsbench-calibration-drift", PREDICTED):
+            per_series(named(meas, lambda n: n == RATE_NAME), DEVICE, latest_assessment),
         ("tmsbench-pulse-shape", "Pulse period"):
             per_bucket(pulses, shape, agg_or_none("period_us", mean)),
         ("tmsbench-pulse-shape", "Phase ratio (2nd/1st)"):
@@ -292,13 +330,13 @@ def expectations(points: list[Point], sel: Selection) -> dict[tuple[str, str], S
         ("tmsbench-pulse-shape", "Template correlation"):
             per_bucket(pulses, shape, agg_or_none("template_correlation", mean, min)),
         ("tmsbench-manufacturing", "Pass rate per station and day"):
-            per_bucket(meas, ("station",), pass_rate),
+            per_bucket(tests, ("station",), pass_rate),
         ("tmsbench-manufacturing", "Measurements per day by verdict"):
-            per_bucket(meas, ("verdict",), lambda ps: [len(ps)]),
+            per_bucket(tests, ("verdict",), lambda ps: [len(ps)]),
         ("tmsbench-manufacturing", "Pass rate per station, test and day"):
-            per_bucket(meas, ("station", "test"), pass_rate),
+            per_bucket(tests, ("station", "test"), pass_rate),
         ("tmsbench-manufacturing", "Failures by characteristic"):
-            per_series([p for p in meas if p.tags["verdict"] in FAILED], ("name",),
+            per_series([p for p in tests if p.tags["verdict"] in FAILED], ("name",),
                        lambda ps: [len(ps)]),
         ("tmsbench-coil-thermal", "Coil temperature"):
             per_bucket(temps, coil, agg_or_none("celsius", max)),
@@ -422,6 +460,46 @@ def test_calibration_output_matches_the_demo_history_fits(influxdb, history):
         # recorded during each check; first_ns/last_ns are taken just after a check
         assert START_NS - DAY_NS < rows[0][0] <= dev.first_ns and rows[-1][0] <= dev.last_ns
         assert all(r[2] < r[1] < r[3] for r in rows)  # inside the tolerance band
+
+
+def test_predicted_date_panel_shows_what_drift_record_wrote(influxdb, history):
+    # re-running on the same history writes nothing (no second point a few ns later)
+    def count() -> int:
+        with Journal(history.journal) as j:
+            return j.count()
+
+    before = count()
+    assert main(["drift", "--journal", str(history.journal), "--record", "--out", ""]) == 0
+    assert count() == before
+    load(influxdb, history.journal)
+    dash = json.loads((build.ROOT / "json" / "tmsbench-calibration-drift.json").read_text())
+    panel = next(p for p in dash["panels"] if p["title"] == PREDICTED)
+    q, answer = run_panel(influxdb, panel, variable_options(influxdb, dash, {}))
+    got = influx_series(answer, with_time=True)
+    last_check = {dev.law.serial: max(p.ts for p in journal_points(history.journal)
+                                      if p.kind == "measurement" and p.tags.get("name") == CAL
+                                      and p.tags["stimulator_serial"] == dev.law.serial)
+                  for dev in history.devices}
+    assert set(history.drift) == set(last_check) == {"DEMO-01", "DEMO-02"}
+    for serial, d in history.drift.items():
+        ((ts, rate, lo, hi, status, cross, early, late, days),) = got[
+            (("coil_serial", "SIM-D70-0001"), ("stimulator_serial", serial))]
+        assert 0 <= ts - last_check[serial] < 1000  # at the last check (journal-unique ts)
+        assert [rate, lo, hi] == pytest.approx(
+            [d["rate_pct_per_month"], *d["rate_ci_pct_per_month"]], rel=1e-12)
+        assert status == d["status"]
+        if d["crossing_day"] is None or d["crossing_late_day"] is None:
+            assert (cross, early, late, days) == (None, None, None, None), q  # none predicted
+        else:
+            assert [cross, early, late] == pytest.approx(
+                [d[k] * 86_400.0 * 1000 for k in
+                 ("crossing_day", "crossing_early_day", "crossing_late_day")], rel=1e-12)
+            last_day = last_check[serial] / DAY_NS
+            assert days == pytest.approx(d["crossing_day"] - last_day, abs=1e-6)
+    drifting = history.drift["DEMO-02"]
+    assert drifting["status"] == "drifting" and drifting["crossing_late_day"] is not None
+    assert got[(("coil_serial", "SIM-D70-0001"), ("stimulator_serial", "DEMO-02"))][0][5] > (
+        END.timestamp() * 1000)  # leaves tolerance after the history ends
 
 
 def test_variables_narrow_every_panel_with_regex_escaped_values(influxdb, history):

@@ -98,5 +98,22 @@ def test_history_reaches_influxdb_and_drift_reads_it_back(influxdb, tmp_path: Pa
     assert list(from_influx.time_ns) == list(from_journal.time_ns)
     assert list(from_influx.output_A_per_us) == list(from_journal.output_A_per_us)
     assert from_influx.low_A_per_us == from_journal.low_A_per_us
+    assert from_influx.tags == from_journal.tags == {
+        "station": "sim-1", "stimulator_model": "rapid2", "coil_serial": "SIM-D70-0001"}
     rc = main(["drift", "--influx-url", influxdb.url, "--database", "tms", "--out", ""])
     assert rc == 0
+    # --record: into the bench's journal, forwarded to the bench's InfluxDB
+    summary = tmp_path / "drift.json"
+    rc = main(["drift", "--bench", str(bench), "--journal", str(journal), "--out", "",
+               "--json", str(summary), "--record"])
+    assert rc == 0
+    (d,) = json.loads(summary.read_text())
+    answer = influxdb.query(
+        "SELECT \"value\", \"drift_status\" FROM \"tms_measurement\" WHERE \"name\" = "
+        "'drift rate' GROUP BY \"stimulator_serial\", \"station\", \"verdict\"", db="tms")
+    (series,) = answer["results"][0]["series"]
+    assert series["tags"]["stimulator_serial"] == "IT-DRIFT"
+    assert series["tags"]["station"] == "sim-1"
+    ((t, rate, status),) = series["values"]
+    assert 0 <= t - int(from_journal.time_ns[-1]) < 1000  # at the last check
+    assert (rate, status) == (d["rate_pct_per_month"], d["status"])

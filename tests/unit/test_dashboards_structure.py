@@ -163,3 +163,32 @@ def test_yaml_emitter_shapes():
 def test_yaml_emitter_rejects_unknown_types(bad):
     with pytest.raises(TypeError):
         provisioning.to_yaml({"x": bad})
+
+
+def test_predicted_date_panel_reads_the_latest_drift_assessment():
+    from dashboards import calibration_drift, common, manufacturing
+    from harness.drift import record
+
+    # the names the drift recorder writes are the ones the dashboards read
+    assert calibration_drift.DRIFT_RATE == record.RATE_NAME
+    assert common.DRIFT_TEST == record.DRIFT_TEST
+    d = committed()[f"{calibration_drift.UID}.json"]
+    (panel,) = [p for p in panels(d) if p["title"] == "Predicted date of leaving tolerance"]
+    assert panel["type"] == "table"
+    ((t),) = panel["targets"]
+    q = t["query"]
+    assert t["resultFormat"] == "table"
+    assert "\"name\" = 'drift rate'" in q
+    # the latest row per device, not last() per field (which would keep a stale date)
+    assert q.endswith('GROUP BY "stimulator_serial", "coil_serial" ORDER BY time DESC LIMIT 1')
+    assert "last(" not in q
+    for col in ('"crossing_s" * 1000 AS "leaves tolerance"', '"value" AS "drift %/month"',
+                '"drift_status" AS "status"'):
+        assert col in q
+    dates = [o for o in panel["fieldConfig"]["overrides"]
+             if o["matcher"]["options"] == "^(leaves tolerance|earliest|latest)$"]
+    assert dates and dates[0]["properties"] == [{"id": "unit", "value": "dateTimeAsIso"}]
+    # drift assessments are not counted as manufacturing test results
+    for p in panels(committed()[f"{manufacturing.UID}.json"]):
+        for tgt in p["targets"]:
+            assert "\"test\" != 'tmsbench drift'" in tgt["query"], p["title"]

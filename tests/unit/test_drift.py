@@ -222,14 +222,17 @@ def test_points_become_histories_per_serial() -> None:
 def test_influxql_answer_is_parsed() -> None:
     q = influxql("SN'1")
     assert "\"stimulator_serial\" = 'SN\\'1'" in q and 'FROM "tms_measurement"' in q
+    assert '"station", "stimulator_model", "coil_serial" FROM' in q  # tags as columns
     answer = {"results": [{"statement_id": 0, "series": [{
         "name": "tms_measurement",
         "tags": {"stimulator_serial": "SN1", "name": "calibration reference output"},
-        "columns": ["time", "value", "nominal", "low", "high"],
-        "values": [[1_700_000_000_000_000_000, 68.1, 68.82, 65.38, 72.26]],
+        "columns": ["time", "value", "nominal", "low", "high", "station", "stimulator_model",
+                    "coil_serial"],
+        "values": [[1_700_000_000_000_000_000, 68.1, 68.82, 65.38, 72.26, "s1", None, "C1"]],
     }]}]}
     (h,) = histories_from_points(points_from_influx_json(answer))
     assert h.serial == "SN1" and h.output_A_per_us[0] == 68.1 and h.low_A_per_us == 65.38
+    assert h.tags == {"station": "s1", "coil_serial": "C1"}
     with pytest.raises(RuntimeError, match="database not found"):
         points_from_influx_json({"results": [{"error": "database not found: x"}]})
 
