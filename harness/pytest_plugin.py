@@ -224,7 +224,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("-", "tmsbench")
     terminalreporter.write_line(f"HTML report: {report.resolve()}")
     terminalreporter.write_line(f"journal:     {journal.resolve()}")
-    terminalreporter.write_line("JUnit XML:   use --junitxml=FILE (measurements as properties)")
+    xml = config.getoption("xmlpath", None)
+    if xml:
+        terminalreporter.write_line(f"JUnit XML:   {Path(xml).resolve()}")
+    else:
+        terminalreporter.write_line("JUnit XML:   add --junitxml=FILE (measurements as properties)")
 
 
 # ----------------------------------------------------------------- instruments

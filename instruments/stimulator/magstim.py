@@ -25,6 +25,7 @@ from instruments.stimulator.base import (
     DeviceRejected,
     Identity,
     MalformedReply,
+    NotReady,
     ReplyTimeout,
     ShortReply,
     Status,
@@ -354,7 +355,14 @@ class MagstimStimulator(Stimulator):
                 self._train_pulses = pulses
                 self._train_setup = (rate_hz, pulses)
             st = self.exchange(mc.REMOTE_ON).status
-            if st & mc.ARMED and not st & mc.READY:
+            if not st & mc.ARMED:
+                raise NotReady(
+                    f"device disarmed itself before a train of {pulses} pulses "
+                    f"(status 0x{st:02X}: remote lapse, armed time-out or coil temperature)",
+                    device=self.name,
+                    resource=self.resource,
+                )
+            if not st & mc.READY:
                 self._wait_ready("ready for the train", 2.0)
             if not_before is not None:
                 while (left := not_before - time.monotonic()) > 0:
