@@ -75,9 +75,9 @@ CASES = {
     "probe_noise": Case(
         {"probe_noise": 0.01},
         {"test_repeatability"},
-        OUTPUT | {"test_pulse_shape[biphasic]"},
+        OUTPUT | TRAINS | {"test_pulse_shape[biphasic]", "test_paired_pulse"},
         must_match=r"CV of dI/dt|R²|deviation|slope|dI/dt|phase ratio|template|zero crossing",
-        may_match=r"R²|deviation|slope|dI/dt|phase ratio|template|zero crossing|period",
+        may_match=r"R²|deviation|slope|dI/dt|phase ratio|template|zero crossing|period|valid pulse",
     ),
     "thermocouple_open": Case(
         {"thermocouple_open": True},
