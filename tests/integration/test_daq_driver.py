@@ -7,15 +7,14 @@ errors naming device, channel and NI code, and the DAQ fault knobs.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
+from daq_sim import fire_train, sim_bench  # shared set-up (conftest puts this folder on sys.path)
 
-from harness.config import BenchConfig, DaqConfig, load_bench
+from harness.config import DaqConfig
 from instruments.daq import (
     DaqChannelInvalid,
     DaqDeviceMissing,
@@ -32,36 +31,10 @@ from instruments.sim.world import World
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def sim_bench(speed: float = 20.0) -> BenchConfig:
-    """benches/sim.toml with a fast clock and a light, quick coil (visible heating)."""
-    bench = load_bench(ROOT / "benches" / "sim.toml")
-    assert bench.sim is not None
-    thermal = bench.sim.thermal.model_copy(
-        update={"heat_capacity_J_per_K": 150.0, "cooling_tau_s": 10.0}
-    )
-    sim = bench.sim.model_copy(update={"speed": speed, "thermal": thermal})
-    return bench.model_copy(update={"sim": sim})
-
-
-def fire_train(world: World, t_start: float, pulses: int, rate_hz: float) -> threading.Thread:
-    """Fire ``pulses`` at ``rate_hz`` from world time ``t_start``, each when its time comes."""
-
-    def run() -> None:
-        for k in range(pulses):
-            t = t_start + k / rate_hz
-            world.clock.sleep_until(t)
-            world.fire(at=t)
-
-    th = threading.Thread(target=run, name="train", daemon=True)
-    th.start()
-    return th
-
 
 @pytest.fixture
 def world() -> World:
+    """A world armed at 60 %MSO on the fast bench."""
     w = World(sim_bench())
     w.set_intensity(60)
     w.arm()
