@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from harness.analysis.train import BurstResult, TrainResult, analyze_bursts, ana
 from harness.config import ShapeSpec, SpecConfig
 from harness.report import plots
 from harness.safety import ArmedStimulator, armed, check_intensity, check_interval, check_train
-from instruments.scope.autorange import capture_autoranged
+from instruments.scope.autorange import capture_autoranged, volts_per_div
 from instruments.scope.errors import TriggerTimeout
 from instruments.scope.waveform import Waveform
 from instruments.stimulator.base import Stimulator, Train
@@ -429,16 +430,12 @@ class BenchRig:
         self._setup_scope(percent)
         cur = self._current_channel()
         peaks = self._expected_peaks(percent)
-        from instruments.scope.autorange import volts_per_div
-
         self.scope.configure_channel(
             cur, volts_per_div=volts_per_div(peaks[cur] * self.channels[cur].volts_per_unit)
         )
-        counter = None
-        if self.daq is not None and self.counter_channel is not None:
-            counter = self.daq.count_edges(self.counter_channel)
-        try:
-            t_before = self._temperature()
+        t_before = self._temperature()
+
+        def act() -> None:
             if total >= 2:
                 self.scope.arm_segmented(total)
             else:
@@ -447,29 +444,11 @@ class BenchRig:
             # fewer pulses than fired: what was captured is counted and judged
             with contextlib.suppress(TriggerTimeout):
                 self.scope.wait(timeout_s=5.0 + stim.stimulator.wall(0.5))
-            n_daq = int(counter.count()) if counter is not None else None
-        finally:
-            if counter is not None:
-                counter.close()
+
+        n_daq = self._counted(act)
         t_after = self._temperature()
         segs = self.scope.read_segments(cur) if total >= 2 else [self.scope.read_waveform(cur)]
-        times = np.array([w.time_tag_s for w in segs])
-        batch = None
-        n_valid = 0
-        if segs:
-            clipped = [w.segment for w in segs if w.clipped]
-            data = np.stack([w.volts / w.volts_per_unit for w in segs])
-            batch = analyze_pulses(
-                data,
-                segs[0].dt_s,
-                channel="current",
-                shape=analysis_shape(self._waveform or "biphasic"),
-                t0_s=segs[0].t0_s,
-                baseline_window_s=(segs[0].t0_s, BASELINE_END_S),
-            )
-            n_valid = int(np.count_nonzero(batch.valid)) - len(
-                [c for c in clipped if batch.valid[c - 1]]
-            )
+        times, batch, n_valid = self._analyse_segments(segs)
         metrics = analyze_train(times, rate_hz)
         bursts = None
         if trains > 1 and pulses > 1:
@@ -505,50 +484,49 @@ class BenchRig:
         stim = self._ensure_armed(percent, None)
         self._setup_scope(percent)
         cur = self._current_channel()
-        counter = (
-            self.daq.count_edges(self.counter_channel)
-            if self.daq is not None and self.counter_channel is not None
-            else None
-        )
-        try:
+
+        def act() -> None:
             self.scope.arm_segmented(2)
             stim.paired_pulse(interval_ms)
             with contextlib.suppress(TriggerTimeout):  # judged by the pulse count
                 self.scope.wait(timeout_s=5.0)
-            n_daq = int(counter.count()) if counter is not None else None
-        finally:
-            if counter is not None:
-                counter.close()
+
+        n_daq = self._counted(act)
         segs = self.scope.read_segments(cur)
+        times, batch, n_valid = self._analyse_segments(segs)
+        metrics = analyze_train(times, 1e3 / interval_ms)
+        return TrainCapture(
+            1e3 / interval_ms, 2, times, len(segs), n_valid, n_daq, batch, metrics, None, None, None
+        )
+
+    def _counted(self, act: Callable[[], None]) -> int | None:
+        """Run ``act`` while the DAQ counts trigger-out edges; the count (None without a DAQ)."""
+        if self.daq is None or self.counter_channel is None:
+            act()
+            return None
+        counter = self.daq.count_edges(self.counter_channel)
+        try:
+            act()
+            return int(counter.count())
+        finally:
+            counter.close()
+
+    def _analyse_segments(self, segs: list[Waveform]) -> tuple[np.ndarray, PulseBatch | None, int]:
+        """Time tags, batch analysis and the count of valid, unclipped records."""
         times = np.array([w.time_tag_s for w in segs])
         if not segs:
-            return TrainCapture(
-                1e3 / interval_ms,
-                2,
-                times,
-                0,
-                0,
-                n_daq,
-                None,
-                analyze_train(times, 1e3 / interval_ms),
-                None,
-                None,
-                None,
-            )
+            return times, None, 0
         data = np.stack([w.volts / w.volts_per_unit for w in segs])
         batch = analyze_pulses(
             data,
             segs[0].dt_s,
             channel="current",
-            t0_s=segs[0].t0_s,
             shape=analysis_shape(self._waveform or "biphasic"),
+            t0_s=segs[0].t0_s,
             baseline_window_s=(segs[0].t0_s, BASELINE_END_S),
         )
-        n_valid = int(np.count_nonzero(batch.valid & ~np.array([w.clipped for w in segs])))
-        metrics = analyze_train(times, 1e3 / interval_ms)
-        return TrainCapture(
-            1e3 / interval_ms, 2, times, len(segs), n_valid, n_daq, batch, metrics, None, None, None
-        )
+        clipped = np.array([w.clipped for w in segs])  # a clipped record is never measured
+        return times, batch, int(np.count_nonzero(batch.valid & ~clipped))
 
     def _record_train(self, cap: TrainCapture, percent: float) -> None:
         s = self.session
