@@ -323,6 +323,24 @@ class SafetyLimits(_Model):
         return None if not self.rate_limits else 0.0
 
 
+class ThermalSpec(_Model):
+    """Coil cooling check: a heating train between two temperature windows.
+
+    The time constant comes from Newton's law between a window before and one
+    after the train (see ``harness.analysis.thermal``); no ambient sensor needed.
+    """
+
+    cooling_tau_max_s: Positive | None = None  # slowest acceptable cooling; None: no check
+    heating_percent: Percent = 80.0
+    heating_pulses: Annotated[int, Field(gt=0, le=1000)] = 120  # one scope segment each
+    heating_rate_hz: Positive = 15.0
+    window_s: Positive = 10.0  # each temperature window (device s)
+    sample_rate_hz: Positive = 200.0  # thermocouple sampling in the windows
+    settle_s: Annotated[float, Field(ge=0)] = 2.0  # after the train, before the 2nd window
+    min_rise_K: Positive = 0.5  # less heating than this gives no verdict
+    tau_uncertainty_max_percent: Positive = 15.0  # noisier than this gives no verdict
+
+
 class CalibrationSpec(_Model):
     """The manufacturing calibration check."""
 
@@ -345,6 +363,7 @@ class SpecConfig(_Model):
     limits: SafetyLimits = SafetyLimits()
     timing: TimingSpec = TimingSpec()
     calibration: CalibrationSpec = CalibrationSpec()
+    thermal: ThermalSpec = ThermalSpec()
     source: str = Field(default="", exclude=True)
 
     @model_validator(mode="after")

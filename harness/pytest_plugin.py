@@ -9,8 +9,11 @@ report is written and its path printed.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -20,10 +23,13 @@ from harness.limits import Verdict
 from harness.measure import MeasureRecorder
 from harness.report.html import TestResult
 from harness.report.html import write as write_report
+from harness.safety import Terminated
 from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
 
 _SESSION = pytest.StashKey[BenchSession | None]()
 _RESULTS = pytest.StashKey[MeasureRecorder]()
+_TERMINATED = pytest.StashKey[Terminated]()
+_SAVED_SIGTERM = pytest.StashKey[Any]()
 
 
 # --------------------------------------------------------------------- options
@@ -92,7 +98,30 @@ def _open_session(config: pytest.Config) -> BenchSession:
     except ConfigError as exc:
         raise pytest.UsageError(f"tmsbench configuration error\n{exc}") from None
     config.stash[_SESSION] = session
+    _catch_sigterm(config)
     return session
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+def _catch_sigterm(config: pytest.Config) -> None:
+    """While a bench session is open, SIGTERM raises :class:`Terminated` in the test.
+
+    Fixture teardowns then disarm and close the instruments, the run stops after
+    that test (see :func:`pytest_runtest_makereport`), the report is written and
+    pytest exits with 128 + SIGTERM. (Armed blocks install the same handler.)
+    """
+    if threading.current_thread() is threading.main_thread():
+        config.stash[_SAVED_SIGTERM] = signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _restore_sigterm(config: pytest.Config) -> None:
+    saved = config.stash.get(_SAVED_SIGTERM, None)
+    if saved is not None:
+        signal.signal(signal.SIGTERM, saved)
+        del config.stash[_SAVED_SIGTERM]
 
 
 @pytest.fixture(scope="session")
@@ -163,6 +192,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if call.excinfo is not None and isinstance(call.excinfo.value, Terminated):
+        # pytest reports a SystemExit in a test as a failure and goes on: stop the run
+        item.config.stash[_TERMINATED] = call.excinfo.value
+        item.session.shouldstop = f"{call.excinfo.value}: the run stops after {item.name}"
     session = item.config.stash.get(_SESSION, None)
     if session is None:
         return report
@@ -210,7 +243,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         )
     finally:
         bench_session.close(verdict)
+        _restore_sigterm(session.config)
     session.config.stash[_REPORT] = (report, bench_session.journal_path)
+    terminated = session.config.stash.get(_TERMINATED, None)
+    if terminated is not None:
+        session.exitstatus = 128 + terminated.signum
 
 
 _REPORT = pytest.StashKey[tuple[Path, Path]]()

@@ -125,3 +125,40 @@ def series_plot(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def cooling_plot(
+    windows: Sequence[tuple[ArrayLike, ArrayLike]],
+    lines: Sequence[tuple[float, float, float]],
+    *,
+    title: str,
+) -> bytes:
+    """Coil temperature windows (t in s, °C) with their fitted lines.
+
+    ``lines`` holds (centre time s, value °C at the centre, slope K/s) per window.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    for i, ((t, y), (tc, yc, slope)) in enumerate(zip(windows, lines, strict=True)):
+        t = np.asarray(t, dtype=float)
+        ax.plot(
+            t,
+            np.asarray(y, dtype=float),
+            lw=0.5,
+            alpha=0.6,
+            color="tab:blue",
+            label="thermocouple" if i == 0 else None,
+        )
+        ends = np.array([t[0], t[-1]])
+        ax.plot(
+            ends,
+            yc + slope * (ends - tc),
+            color="tab:red",
+            lw=1.5,
+            label=f"fit: {slope * 60:+.3f} K/min" if i == 0 else f"{slope * 60:+.3f} K/min",
+        )
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("coil temperature (°C)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)

@@ -222,15 +222,21 @@ class MagstimStimulator(Stimulator):
     def _wait_ready(self, what: str, device_s: float, expected_s: float = 0.0) -> None:
         """Poll the status until armed and ready. ``expected_s`` (device s) is the documented
         time: it is slept first (less a margin), then the status is polled finely, so the
-        wait ends within a few ms of the device reporting ready."""
-        if expected_s > 0:
-            self.sleep(expected_s * 0.9)
+        wait ends within a few ms of the device reporting ready.
+
+        The caller holds the link lock, so the keep-alive thread cannot poke the
+        device meanwhile: the first part of the wait is sliced at the keep-alive
+        interval with a ``Q@`` (which also reads the status) between slices. A
+        single blind sleep of ~1 s would let remote control lapse on any link
+        slower than ~100 ms per reply.
+        """
 
         def ready() -> bool:
             st = self.exchange(mc.REMOTE_ON).status
             if not st & mc.ARMED:
                 raise DeviceRejected(
-                    f"device disarmed while waiting for {what}",
+                    f"device disarmed while waiting for {what} (remote-control lapse, "
+                    "armed time-out or coil over-temperature)",
                     kind="state_conflict",
                     device=self.name,
                     resource=self.resource,
@@ -239,6 +245,11 @@ class MagstimStimulator(Stimulator):
                 )
             return bool(st & mc.READY)
 
+        end = time.monotonic() + self.wall(expected_s * 0.9)
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, self.wall(self.keepalive_interval_s)))
+            if ready():
+                return
         self.wait_for(what, ready, device_s=device_s, poll_device_s=0.003)
 
     def set_intensity(self, percent: float, channel: str = "A") -> None:

@@ -1,4 +1,4 @@
-"""Coil heating during a train, and the device's own over-temperature cutoff."""
+"""Coil heating during a train, its cooling rate, and the device's own over-temperature cutoff."""
 
 from __future__ import annotations
 
@@ -20,6 +20,42 @@ def test_coil_heating_during_train(spec, train, measure) -> None:
         Limits(high=limit),
     )
     measure("coil temperature rise", rise, "K", Limits(low=0.0))
+
+
+def test_coil_cooling_rate(spec, rig, measure) -> None:
+    """The coil sheds heat fast enough: Newton cooling time constant against the spec."""
+    from harness.cooling import NoTemperatureChannel, measure_cooling
+
+    th = spec.thermal
+    if th.cooling_tau_max_s is None:
+        pytest.skip("the spec sets no thermal.cooling_tau_max_s")
+    try:
+        cap = measure_cooling(rig, th)
+    except NoTemperatureChannel as exc:
+        pytest.skip(str(exc))
+    r = cap.result
+    measure.figure("coil temperature before and after the heating train", cap.figure())
+    measure(
+        f"coil temperature rise from {th.heating_pulses} pulses at {th.heating_percent:g} %MSO",
+        r.rise_K,
+        "K",
+        Limits(low=th.min_rise_K),
+    )
+    reason = {"invalid_reason": r.invalid_reason} if r.invalid_reason else {}
+    measure(
+        "coil cooling time constant uncertainty",
+        r.tau_uncertainty_percent,
+        "%",
+        Limits(high=th.tau_uncertainty_max_percent),
+        **reason,
+    )
+    measure(
+        "coil cooling time constant",
+        r.tau_s,
+        "s",
+        Limits(high=th.cooling_tau_max_s),
+        **(reason or {"ambient_C": round(r.ambient_C, 2)}),
+    )
 
 
 @pytest.mark.destructive

@@ -5,6 +5,11 @@ simulated bench with one fault knob set, and compares the failed tests (from the
 JUnit XML) with the expectation: ``must`` fail, ``may`` fail only with a message
 matching ``may_match`` (e.g. a missing pulse can hit any test that fires), every
 other test passes. The fault-free run must pass everything.
+
+Link faults (serial, scope, DAQ) hit whichever exchange they land on, so most of
+their cases say which tests *may* fail and with what message (naming the
+instrument and the exchange), and that at least one did; a dead serial link
+must fail every later stimulator test, never let one pass.
 """
 
 from __future__ import annotations
@@ -33,8 +38,19 @@ FIRES = (
         "test_pulse_shape[biphasic]",
         "test_paired_pulse",
         "test_coil_heating_during_train",
+        "test_coil_cooling_rate",
     }
 )
+# every test that talks to the stimulator (the rest use only the spec, the scope or the DAQ)
+STIM = FIRES | {
+    "test_stimulator_identity",
+    "test_refused_train_sends_nothing",
+    "test_remote_control_lapse_disarms",
+    "test_over_temperature_cutoff",
+    "test_theta_burst",
+}
+DAQ = {"test_daq_coil_temperature", "test_coil_heating_during_train", "test_coil_cooling_rate"}
+SCOPE_PULSES = FIRES - {"test_coil_heating_during_train", "test_coil_cooling_rate"}
 
 
 @dataclass
@@ -44,6 +60,8 @@ class Case:
     may: set[str] = field(default_factory=set)
     must_match: str = ""  # every failure message matches this
     may_match: str = ""
+    min_failed: int = 0  # link faults hit whichever tests are running: at least this many
+    sticky: bool = False  # a dead link: once a stimulator test fails, no later one passes
 
 
 CASES = {
@@ -81,8 +99,77 @@ CASES = {
     ),
     "thermocouple_open": Case(
         {"thermocouple_open": True},
-        {"test_daq_coil_temperature", "test_coil_heating_during_train"} | TRAINS,
+        DAQ | TRAINS,
         must_match="open thermocouple",
+    ),
+    "coil_cooling_degraded": Case(
+        {"coil_cooling_degraded": 0.5},
+        {"test_coil_cooling_rate"},
+        must_match="coil cooling time constant: .* s, expected ≤ 800 s",
+    ),
+    # --- links. Messages name the instrument and the exchange; the stimulator fixture
+    # errors any test after which the simulated unit is still armed.
+    "serial_drop_after_n": Case(
+        {"serial_drop_after_n": 500},
+        set(),
+        STIM,
+        may_match=r"SIM-R2-0001 .*(no reply within 1000 ms|may still be ARMED)",
+        min_failed=3,
+        sticky=True,
+    ),
+    "reply_delay_ms_tolerated": Case(  # 150 ms of device time per reply at SPEED 3
+        {"reply_delay_ms": 50},
+        set(),
+        {"test_intertrain_interval"},  # host-timed gaps carry the link latency
+        may_match="inter-train interval",
+    ),
+    "reply_delay_ms_beyond_timeout": Case(
+        {"reply_delay_ms": 1500},
+        STIM,
+        must_match=r"SIM-R2-0001 .*no reply within 1000 ms; sent: 51 40 6E",
+    ),
+    "garbage_reply_every_n": Case(
+        {"garbage_reply_every_n": 200},
+        set(),
+        STIM,
+        may_match=r"SIM-R2-0001 .*reply does not echo the command .*; sent: .*; received: 00",
+        min_failed=1,
+    ),
+    "bad_crc_every_n": Case(
+        {"bad_crc_every_n": 200},
+        set(),
+        STIM,
+        may_match=r"SIM-R2-0001 .*CRC [0-9A-F]{2} != [0-9A-F]{2}; sent: ",
+        min_failed=1,
+    ),
+    "scope_disconnect_after_n": Case(
+        {"scope_disconnect_after_n": 50},
+        set(),
+        FIRES,
+        may_match=r"scope .*DSOX3024T.*connection (lost|closed)",
+        min_failed=1,
+    ),
+    "scope_truncated_block_every_n": Case(
+        {"scope_truncated_block_every_n": 10},
+        set(),
+        FIRES,
+        may_match=r"scope .*binary block stopped early .*\[command ':WAVeform:DATA\?'\]",
+        min_failed=1,
+    ),
+    "scope_no_trigger": Case(
+        {"scope_no_trigger": True},
+        SCOPE_PULSES,
+        must_match=r"no pulse reached the scope|pulses seen by the scope: 0 pulses",
+    ),
+    "daq_read_timeout": Case(
+        {"daq_read_timeout": True},
+        {"test_coil_cooling_rate"},  # the one test that records a timed analog window
+        must_match=r"DAQ SimDev1 channel SimDev1/ai1: reading 2000 samples",
+    ),
+    "daq_device_missing": Case(
+        {"daq_device_missing": True},
+        DAQ | TRAINS | {"test_paired_pulse"},
+        must_match=r"DAQ SimDev1 channel SimDev1/(ai1|ctr0): creating channel: Device identifier",
     ),
 }
 
@@ -121,7 +208,7 @@ def run_suite(tmp: Path, faults: dict[str, object]) -> dict[str, tuple[str, str]
         timeout=600,
     )
     assert junit.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
-    out: dict[str, tuple[str, str]] = {}
+    out: dict[str, tuple[str, str]] = {}  # in the order the tests ran
     for tc in ET.parse(junit).getroot().iter("testcase"):
         outcome, msg = "passed", ""
         for tag in ("failure", "error", "skipped"):
@@ -140,6 +227,12 @@ def test_fault_fails_exactly_the_right_tests(name: str, tmp_path: Path) -> None:
     failed = {t: m for t, (o, m) in results.items() if o in ("failure", "error")}
     missing = case.must - set(failed)
     assert not missing, f"{name}: these should have failed but passed: {sorted(missing)}"
+    assert len(failed) >= case.min_failed, f"{name}: the fault hit no test: {results}"
+    if case.sticky:
+        order = [t for t in results if t in STIM and results[t][0] != "skipped"]
+        first = next(i for i, t in enumerate(order) if t in failed)
+        passed_after = [t for t in order[first:] if t not in failed]
+        assert not passed_after, f"{name}: passed after the link died: {passed_after}"
     unexpected = {
         t: m[:300]
         for t, m in failed.items()
@@ -152,4 +245,4 @@ def test_fault_fails_exactly_the_right_tests(name: str, tmp_path: Path) -> None:
         )
     # the device is left disarmed after every test, fault or not (the stimulator fixture
     # checks the simulated world after each test and errors the test otherwise)
-    assert not any("still ARMED" in m for m in failed.values())
+    assert not any("simulated stimulator is still ARMED" in m for m in failed.values())

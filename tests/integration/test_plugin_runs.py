@@ -149,3 +149,69 @@ def test_calibrate_writes_certificate_and_record(tmp_path: Path) -> None:
     assert cal[0]["verdict"] == "pass"
     assert cal[0]["slope"] == pytest.approx(1.147, rel=0.03)
     assert cal[0]["r_squared"] > 0.999
+
+
+SIGTERM_TESTS = """
+import time
+from pathlib import Path
+
+from harness.safety import armed
+
+
+def test_armed_when_terminated(stimulator, spec, sim_world):
+    with armed(stimulator, spec.limits, intensity_percent=20):
+        Path("armed").write_text("armed")
+        time.sleep(120)
+
+
+def test_after(stimulator):
+    Path("after").write_text("ran")
+"""
+
+
+def test_sigterm_disarms_and_stops_the_run(tmp_path: Path) -> None:
+    """SIGTERM while armed: disarmed, the rest of the run is not started, the report is
+    written, exit status 128 + 15 (pytest alone would fail the test and go on)."""
+    import signal
+    import time
+
+    (tmp_path / "test_term.py").write_text(SIGTERM_TESTS)
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--results",
+            str(tmp_path / "results"),
+            "--journal",
+            str(tmp_path / "journal.sqlite"),
+            f"--junitxml={junit}",
+            "test_term.py",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "armed").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "never armed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, out[-3000:]
+    assert not (tmp_path / "after").exists(), "the run went on after SIGTERM"
+    cases = {tc.get("name"): tc for tc in ET.parse(junit).getroot().iter("testcase")}
+    failure = cases["test_armed_when_terminated"].find("failure")
+    assert failure is not None and "terminated by signal SIGTERM" in (failure.get("message") or "")
+    # the stimulator fixture checks the simulated unit after the test: it would error
+    # the test with "still ARMED" had the disarm not reached the device
+    assert "still ARMED" not in out and cases["test_armed_when_terminated"].find("error") is None
+    assert "HTML report:" in out and list((tmp_path / "results").glob("*/report.html"))

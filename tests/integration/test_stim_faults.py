@@ -83,6 +83,22 @@ def test_reply_delay_within_timeout_is_tolerated(driver: str) -> None:
             stim.close()
 
 
+def test_slow_link_holds_remote_control_through_arming(driver: str) -> None:
+    """Real watchdogs (1 s remote lapse on the Magstim), 200 ms per reply: the unit stays
+    armed through the ~1 s arming wait and fires (the wait pokes it, the lock is held)."""
+    with sim_stimulator(BENCHES[driver], speed=1.0) as sim:
+        sim.world.configure_faults(reply_delay_ms=200)
+        stim = sim.open()
+        try:
+            with armed(stim, limits(sim), intensity_percent=30) as s:
+                s.fire()
+            assert len(sim.world.pulses) == 1
+            assert not sim.world.armed and sim.world.state.disarm_reason == "command"
+        finally:
+            sim.world.configure_faults(reply_delay_ms=0)
+            stim.close()
+
+
 def test_reply_delay_beyond_timeout(driver: str) -> None:
     with run(driver) as sim:
         stim = sim.open()
