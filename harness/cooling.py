@@ -61,7 +61,9 @@ class CoolingCapture:
                 (self.after.start_s + self.after.t_s.mean(), r.after.mean_C, r.after.slope_K_per_s),
             ],
             title=(
-                f"coil cooling: tau = {r.tau_s:.0f} s" if r.valid else "coil cooling: no verdict"
+                f"coil cooling: tau = {r.tau_s:.0f} ± {r.tau_se_s:.0f} s"
+                if r.valid
+                else f"coil cooling: no verdict ({r.invalid_reason})"
             ),
         )
 

@@ -154,7 +154,7 @@ def cooling_plot(
             yc + slope * (ends - tc),
             color="tab:red",
             lw=1.5,
-            label=f"fit: {slope * 60:+.3f} K/min" if i == 0 else f"{slope * 60:+.3f} K/min",
+            label=f"{('before', 'after')[min(i, 1)]}: {slope * 60:+.3f} K/min",
         )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("coil temperature (°C)")
