@@ -62,10 +62,12 @@ class Case:
     may_match: str = ""
     min_failed: int = 0  # link faults hit whichever tests are running: at least this many
     sticky: bool = False  # a dead link: once a stimulator test fails, no later one passes
+    bench: str = "sim.toml"  # under benches/
 
 
 CASES = {
     "no_fault": Case({}, set()),
+    "no_fault_magventure": Case({}, set(), bench="sim-magventure.toml"),
     "capacitor_fade": Case({"capacitor_fade": 0.15}, OUTPUT, must_match=r"dI/dt|calibration|slope"),
     "charge_error": Case({"charge_error": 0.1}, OUTPUT, must_match=r"dI/dt|calibration|slope"),
     "inductance_shift": Case(
@@ -107,10 +109,16 @@ CASES = {
         {"test_coil_cooling_rate"},
         must_match="coil cooling time constant: .* s, expected ≤ 800 s",
     ),
+    "coil_cooling_degraded_magventure": Case(
+        {"coil_cooling_degraded": 0.5},
+        {"test_coil_cooling_rate"},
+        must_match="coil cooling time constant: .* s, expected ≤ 800 s",
+        bench="sim-magventure.toml",
+    ),
     # --- links. Messages name the instrument and the exchange; the stimulator fixture
     # errors any test after which the simulated unit is still armed.
     "serial_drop_after_n": Case(
-        {"serial_drop_after_n": 500},
+        {"serial_drop_after_n": 300},
         set(),
         STIM,
         may_match=r"SIM-R2-0001 .*(no reply within 1000 ms|may still be ARMED)",
@@ -174,11 +182,14 @@ CASES = {
 }
 
 
-def run_suite(tmp: Path, faults: dict[str, object]) -> dict[str, tuple[str, str]]:
-    """Run tests/bench with ``faults``; {test name: (outcome, message)}."""
-    text = (ROOT / "benches" / "sim.toml").read_text()
+def run_suite(
+    tmp: Path, faults: dict[str, object], bench_name: str = "sim.toml"
+) -> dict[str, tuple[str, str]]:
+    """Run tests/bench on ``benches/bench_name`` with ``faults``; {test: (outcome, message)}."""
+    text = (ROOT / "benches" / bench_name).read_text()
     text = text.replace('spec = "../specs/', f'spec = "{ROOT / "specs"}/')
     knobs = "\n".join(f"{k} = {json.dumps(v)}" for k, v in faults.items())
+    assert '# all off; see README "Fault knobs"' in text, f"{bench_name}: no [sim.faults] marker"
     text = text.replace('# all off; see README "Fault knobs"', knobs)
     bench = tmp / "bench.toml"
     bench.write_text(text)
@@ -222,7 +233,7 @@ def run_suite(tmp: Path, faults: dict[str, object]) -> dict[str, tuple[str, str]
 @pytest.mark.parametrize("name", list(CASES))
 def test_fault_fails_exactly_the_right_tests(name: str, tmp_path: Path) -> None:
     case = CASES[name]
-    results = run_suite(tmp_path, case.faults)
+    results = run_suite(tmp_path, case.faults, case.bench)
     assert len(results) >= 20, f"bench suite did not run: {results}"
     failed = {t: m for t, (o, m) in results.items() if o in ("failure", "error")}
     missing = case.must - set(failed)
