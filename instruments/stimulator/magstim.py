@@ -72,6 +72,7 @@ class MagstimStimulator(Stimulator):
         self._train_setup: tuple[float, int] | None = None  # (rate, pulses) last sent
         self._train_pulses: int | None = None  # pulses per train the device holds (Rapid)
         self._pending_settle_s = 0.0  # device s of power settling the last change needs
+        self.round_trip_s = 0.0  # wall s per exchange: moving average, sizes pre-fire work
 
     # ------------------------------------------------------------- link
     def _fail(self, err: StimulatorError, sent: bytes, received: bytes) -> StimulatorError:
@@ -139,7 +140,11 @@ class MagstimStimulator(Stimulator):
             except StimulatorError as err:
                 raise self._fail(err, command, buf) from None
             self._dirty = False
-            self._last_exchange = time.monotonic()
+            now = time.monotonic()
+            self._last_exchange = now
+            took = now - (deadline - self.timeout_s)
+            avg = self.round_trip_s
+            self.round_trip_s = took if not avg else 0.8 * avg + 0.2 * took
             return reply
 
     def _command(self, command: bytes) -> mc.Reply:
@@ -413,11 +418,15 @@ class MagstimStimulator(Stimulator):
         next_fire: float | None = None
         for _ in range(train.trains):
             if next_fire is not None:
-                ready_by = next_fire - self.wall(0.05)  # leave time for the ready check
-                while time.monotonic() < ready_by:
-                    if poll is not None:
-                        poll()
-                    self.keep_alive()
+                # leave time for the ready check before EH: 50 ms of device time, or three
+                # round trips on a slow link (a USB adapter, a long cable), whichever is longer
+                ready_by = next_fire - max(self.wall(0.05), 3 * self.round_trip_s)
+                while (left := ready_by - time.monotonic()) > 0:
+                    # a poke or poll now must not run past ready_by: sleep instead
+                    if left > 3 * self.round_trip_s:
+                        if poll is not None:
+                            poll()
+                        self.keep_alive()
                     left = ready_by - time.monotonic()
                     time.sleep(min(max(left, 0), self.wall(poll_device_s)))
             sent = self._deliver(train.rate_hz, train.pulses, poll, poll_device_s, next_fire)

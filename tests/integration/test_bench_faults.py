@@ -125,12 +125,10 @@ CASES = {
         min_failed=3,
         sticky=True,
     ),
-    "reply_delay_ms_tolerated": Case(  # 150 ms of device time per reply at SPEED 3
-        {"reply_delay_ms": 50},
-        set(),
-        {"test_intertrain_interval"},  # host-timed gaps carry the link latency
-        may_match="inter-train interval",
-    ),
+    # 150 ms of device time per reply at SPEED 3: a slow link, not a fault of the device.
+    # Everything passes, the host-timed inter-train interval too (the driver starts its
+    # pre-fire checks three round trips early).
+    "reply_delay_ms_tolerated": Case({"reply_delay_ms": 50}, set()),
     "reply_delay_ms_beyond_timeout": Case(
         {"reply_delay_ms": 1500},
         STIM,
