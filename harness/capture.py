@@ -554,10 +554,15 @@ class BenchRig:
         )
         for label, value in (("before", cap.temperature_before), ("after", cap.temperature_after)):
             if value is not None:
-                s.journal.append_temperature(
-                    value,
-                    tags={**tags, "phase": label},
-                    run_id=s.context.run_id,
-                    test_id=self.test_id,
-                    time_ns=s.now_ns(),
-                )
+                self.record_temperature(value, label)
+
+    def record_temperature(self, celsius: float, phase: str) -> None:
+        """Journal one coil temperature (°C), tagged with the ``phase`` it was taken in."""
+        s = self.session
+        s.journal.append_temperature(
+            celsius,
+            tags=s.tags(phase=phase),
+            run_id=s.context.run_id,
+            test_id=self.test_id,
+            time_ns=s.now_ns(),
+        )

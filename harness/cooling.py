@@ -100,16 +100,8 @@ def measure_cooling(rig: BenchRig, spec: ThermalSpec) -> CoolingCapture:
     t2, y2 = _window(rig, channel, spec)
     before, after = fit_window(t1, y1), fit_window(t2, y2)
     result = cooling_time_constant(before, after, min_rise_K=spec.min_rise_K)
-    s = rig.session
-    tags = s.tags()
-    for phase, fit in (("cooling_before", before), ("cooling_after", after)):
-        s.journal.append_temperature(
-            fit.mean_C,
-            tags={**tags, "phase": phase},
-            run_id=s.context.run_id,
-            test_id=rig.test_id,
-            time_ns=s.now_ns(),
-        )
+    rig.record_temperature(before.mean_C, "cooling_before")
+    rig.record_temperature(after.mean_C, "cooling_after")
     return CoolingCapture(
         TemperatureWindow(t1, y1, 0.0), TemperatureWindow(t2, y2, start2), heating, result
     )

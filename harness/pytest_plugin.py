@@ -13,7 +13,6 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from harness.limits import Verdict
 from harness.measure import MeasureRecorder
 from harness.report.html import TestResult
 from harness.report.html import write as write_report
-from harness.safety import Terminated
+from harness.safety import Terminated, raise_terminated
 from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
 
 _SESSION = pytest.StashKey[BenchSession | None]()
@@ -102,10 +101,6 @@ def _open_session(config: pytest.Config) -> BenchSession:
     return session
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signum)
-
-
 def _catch_sigterm(config: pytest.Config) -> None:
     """While a bench session is open, SIGTERM raises :class:`Terminated` in the test.
 
@@ -114,7 +109,7 @@ def _catch_sigterm(config: pytest.Config) -> None:
     pytest exits with 128 + SIGTERM. (Armed blocks install the same handler.)
     """
     if threading.current_thread() is threading.main_thread():
-        config.stash[_SAVED_SIGTERM] = signal.signal(signal.SIGTERM, _raise_terminated)
+        config.stash[_SAVED_SIGTERM] = signal.signal(signal.SIGTERM, raise_terminated)
 
 
 def _restore_sigterm(config: pytest.Config) -> None:

@@ -275,6 +275,11 @@ def safe_disarm(stimulator: Stimulator, attempts: int = 3) -> None:
     ) from last
 
 
+def raise_terminated(signum: int, frame: FrameType | None) -> None:
+    """Signal handler: raise :class:`Terminated` in the main thread."""
+    raise Terminated(signum)
+
+
 class _Signals:
     """SIGTERM -> :class:`Terminated` in the main thread; hold signals back while disarming."""
 
@@ -283,15 +288,12 @@ class _Signals:
         self._saved: dict[int, Any] = {}
         self.held: list[int] = []
 
-    def _raise(self, signum: int, frame: FrameType | None) -> None:
-        raise Terminated(signum)
-
     def _hold(self, signum: int, frame: FrameType | None) -> None:
         self.held.append(signum)
 
     def install(self) -> None:
         if self.enabled:
-            self._saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._raise)
+            self._saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, raise_terminated)
 
     def hold(self) -> None:
         if self.enabled:

@@ -8,14 +8,15 @@ never by physical terminals; values come back in the channel's physical units
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from instruments.closeable import Closeable
 
 FloatArray = npt.NDArray[np.float64]
 EdgeKind = Literal["rising", "falling"]
@@ -54,7 +55,7 @@ class AnalogRecord:
         return np.arange(self.n, dtype=np.float64) / self.rate_hz
 
 
-class Acquisition(ABC):
+class Acquisition(Closeable):
     """A running hardware-timed analog acquisition (finite or continuous)."""
 
     @abstractmethod
@@ -65,19 +66,8 @@ class Acquisition(ABC):
     def close(self) -> None:
         """Stop the acquisition and release the device."""
 
-    def __enter__(self) -> Acquisition:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class EdgeCounter(ABC):
+class EdgeCounter(Closeable):
     """A counter counting edges from the moment it started."""
 
     @abstractmethod
@@ -88,19 +78,8 @@ class EdgeCounter(ABC):
     def close(self) -> None:
         """Stop counting and release the counter."""
 
-    def __enter__(self) -> EdgeCounter:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class Daq(ABC):
+class Daq(Closeable):
     """A data acquisition card as the harness sees it."""
 
     device: str
@@ -161,14 +140,3 @@ class Daq(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the device (and the connection to it)."""
-
-    def __enter__(self) -> Daq:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -21,6 +21,7 @@ import pyvisa
 from pyvisa import constants, errors
 
 from harness.config import ScopeChannel, ScopeConfig
+from instruments.closeable import Closeable
 from instruments.scope.block import BlockFormatError, IncompleteBlock, read_block
 from instruments.scope.dialects import DIALECTS, Dialect, parse_error_pairs
 from instruments.scope.errors import (
@@ -46,7 +47,7 @@ _LOST = {
 POLL_S = 0.002  # status poll interval while waiting for an acquisition (wall s)
 
 
-class Scope:
+class Scope(Closeable):
     """An oscilloscope with named probe channels (from the bench file).
 
     Channel arguments are the bench names (``"current"``) or input numbers (1–8).
@@ -110,12 +111,6 @@ class Scope:
     def reconnect(self) -> None:
         """Drop the socket and open a new one (instrument state is kept by the scope)."""
         self.connect()
-
-    def __enter__(self) -> Scope:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _close_resource(self) -> None:
         inst, self._inst = self._inst, None

@@ -18,10 +18,10 @@ import abc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Literal
 
 from harness.config import StimulatorConfig, Topology
+from instruments.closeable import Closeable
 
 
 def hexdump(data: bytes) -> str:
@@ -184,7 +184,7 @@ class Train:
 # ----------------------------------------------------------------- interface
 
 
-class Stimulator(abc.ABC):
+class Stimulator(Closeable):
     """One stimulator behind its serial protocol.
 
     Intensities are %MSO, intervals ms, rates Hz, temperatures °C, dI/dt A/µs.
@@ -312,14 +312,3 @@ class Stimulator(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the port (does not disarm: that is the safety layer's job)."""
-
-    def __enter__(self) -> Stimulator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -101,7 +101,8 @@ class MagstimStimulator(Stimulator):
                 self.transport.write(command)
             except StimulatorError as err:
                 raise self._fail(err, command, b"") from None
-            deadline = time.monotonic() + self.timeout_s
+            started = time.monotonic()
+            deadline = started + self.timeout_s
             buf = b""
             try:
                 while True:
@@ -142,7 +143,7 @@ class MagstimStimulator(Stimulator):
             self._dirty = False
             now = time.monotonic()
             self._last_exchange = now
-            took = now - (deadline - self.timeout_s)
+            took = now - started
             avg = self.round_trip_s
             self.round_trip_s = took if not avg else 0.8 * avg + 0.2 * took
             return reply
