@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Lint, then the layer contracts (import-linter) and the type checker, before any test.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: report it instead of failing the job.
 test: lint

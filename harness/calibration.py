@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from harness.config import SpecConfig
 from harness.limits import Limits, Measurement, Verdict
 from harness.record.records import CalibrationRecord
 from harness.report import certificate, plots
+
+if TYPE_CHECKING:
+    from harness.capture import BenchRig, PulseCapture
+    from harness.measure import MeasureRecorder
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class CalibrationResult:
     figures: list[tuple[str, bytes]]
 
 
-def sweep(rig: Any, spec: SpecConfig) -> tuple[list[float], list[float], Any]:
+def sweep(rig: BenchRig, spec: SpecConfig) -> tuple[list[float], list[float], PulseCapture | None]:
     """``pulses_per_level`` pulses at each level, upwards; (percent, dI/dt, last capture)."""
     n = spec.calibration.pulses_per_level
     levels = [p for p in sorted(spec.calibration.percents) for _ in range(n)]
@@ -43,7 +47,7 @@ def sweep(rig: Any, spec: SpecConfig) -> tuple[list[float], list[float], Any]:
     return levels, [c.current.peak_didt_A_per_us for c in caps], caps[-1] if caps else None
 
 
-def judge(fit: CalibrationFit, spec: SpecConfig, measure: Any) -> list[Verdict]:
+def judge(fit: CalibrationFit, spec: SpecConfig, measure: MeasureRecorder) -> list[Verdict]:
     """Record slope, R² and worst deviation against the spec; return their verdicts."""
     cal = spec.calibration
     t = cal.slope_tolerance
@@ -76,7 +80,7 @@ def judge(fit: CalibrationFit, spec: SpecConfig, measure: Any) -> list[Verdict]:
 
 
 def run_calibration(
-    rig: Any, spec: SpecConfig, measure: Any, measurements: list
+    rig: BenchRig, spec: SpecConfig, measure: MeasureRecorder, measurements: list[Measurement]
 ) -> CalibrationResult:
     """The whole check; ``measurements`` is the test's list the verdicts land in."""
     session = rig.session

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,11 @@ from instruments.scope.autorange import capture_autoranged, volts_per_div
 from instruments.scope.errors import TriggerTimeout
 from instruments.scope.waveform import Waveform
 from instruments.stimulator.base import Stimulator, Train
+
+if TYPE_CHECKING:  # the session module imports this one at run time
+    from harness.session import BenchSession
+    from instruments.daq import Daq
+    from instruments.scope import Scope
 
 RECORD_S = 1.0e-3  # scope record: 1 ms, 10 % before the trigger, 10,000 points
 PRETRIGGER = 0.1
@@ -129,10 +134,10 @@ class BenchRig:
 
     def __init__(
         self,
-        session: Any,
+        session: BenchSession,
         stimulator: Stimulator,
-        scope: Any,
-        daq: Any | None,
+        scope: Scope,
+        daq: Daq | None,
         spec: SpecConfig,
         test_id: str = "",
     ) -> None:

@@ -11,25 +11,43 @@ the key path and what was expected (:class:`ConfigError`); never a traceback.
 
 from __future__ import annotations
 
+import itertools
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-Topology = Literal["biphasic", "halfsine", "monophasic"]
+from instruments.coil import CoilSettings
+from instruments.daq.settings import DaqChannel, DaqSettings
+from instruments.scope.settings import ScopeChannel, ScopeSettings
+from instruments.settings import ConfigError, Topology
+from instruments.sim.settings import SimBenchSettings, SimSettings, SimStimulator
+from instruments.stimulator.settings import StimulatorSettings
+
 Positive = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 
-
-class ConfigError(ValueError):
-    """A bench or spec file is wrong; ``problems`` holds one line per problem."""
-
-    def __init__(self, path: str | Path, problems: list[str]) -> None:
-        self.path = str(path)
-        self.problems = problems
-        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+__all__ = [
+    "BenchConfig",
+    "CoilSettings",
+    "ConfigError",
+    "DaqChannel",
+    "DaqSettings",
+    "ScopeChannel",
+    "ScopeSettings",
+    "SimSettings",
+    "SimStimulator",
+    "SpecConfig",
+    "StimulatorSettings",
+    "Topology",
+    "load_bench",
+    "load_spec",
+    "write_bench",
+]
 
 
 class _Model(BaseModel):
@@ -37,80 +55,14 @@ class _Model(BaseModel):
 
 
 # --------------------------------------------------------------------- bench
+# The instrument tables are the drivers' own settings models (instruments/*/settings.py);
+# the bench file composes them and adds what only a station has: spec and result sinks.
 
 
-class StimulatorConfig(_Model):
-    """The stimulator under test, reached over a serial port through pyvisa."""
+class BenchStimulator(StimulatorSettings):
+    """``[stimulator]`` of a bench file: the driver's settings, with the unit's serial required."""
 
-    driver: Literal["magstim", "magventure"]
-    resource: str = Field(min_length=1, description="VISA resource, e.g. ASRL/dev/ttyUSB0::INSTR")
-    model: str = Field(min_length=1, description="e.g. rapid2, bistim2, 200-2, magpro-x100")
     serial: str = Field(min_length=1)
-    timeout_ms: Annotated[int, Field(gt=0)] = 1000
-    software_version: Annotated[int, Field(ge=1)] = 9  # Magstim frame widths depend on it
-
-
-class ScopeChannel(_Model):
-    """One scope input and the probe on it.
-
-    ``volts_per_unit`` converts the physical quantity to probe volts: a current
-    probe in V/A, an E-field probe in V per V/m, a pickup coil in V per A/µs.
-    """
-
-    channel: Annotated[int, Field(ge=1, le=8)]
-    quantity: Literal["current", "efield", "didt"]
-    volts_per_unit: Positive
-
-
-class ScopeConfig(_Model):
-    """An oscilloscope reached over LAN SCPI."""
-
-    driver: Literal["keysight", "tektronix"]
-    resource: str = Field(min_length=1, description="VISA resource, e.g. TCPIP::host::5025::SOCKET")
-    timeout_ms: Annotated[int, Field(gt=0)] = 5000
-    channels: dict[str, ScopeChannel] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _distinct_inputs(self) -> ScopeConfig:
-        used = [c.channel for c in self.channels.values()]
-        if len(used) != len(set(used)):
-            raise ValueError(f"two probes on the same scope input: {sorted(used)}")
-        return self
-
-
-class DaqChannel(_Model):
-    """One DAQ channel: physical name, kind, and a linear scale to physical units."""
-
-    physical: str = Field(min_length=1, description="e.g. Dev1/ai0, Dev1/ctr0, Dev1/port0/line0")
-    kind: Literal["ai_voltage", "thermocouple", "counter", "di", "do"]
-    scale: float = Field(default=1.0, description="physical units per volt (e.g. HV divider ratio)")
-    units: str = "V"
-    min_val: float = -10.0
-    max_val: float = 10.0
-    thermocouple_type: Literal["B", "E", "J", "K", "N", "R", "S", "T"] = "K"
-
-
-class DaqConfig(_Model):
-    """An NI DAQ device, local (NI-DAQmx driver) or over NI gRPC device server."""
-
-    device: str = Field(min_length=1)
-    grpc: str | None = Field(default=None, description="host:port of an NI gRPC device server")
-    sample_rate_hz: Positive = 10_000.0
-    channels: dict[str, DaqChannel] = Field(default_factory=dict)
-
-
-class CoilConfig(_Model):
-    """The coil, with the discharge-loop values the analysis and simulator use.
-
-    ``resistance_mohm`` is the whole discharge loop (coil, cable, switch).
-    ``coil_factor`` is E at 2 cm depth per unit dI/dt, in V/m per A/µs.
-    """
-
-    model: str = Field(min_length=1)
-    serial: str = Field(min_length=1)
-    inductance_uH: Positive
-    resistance_mohm: Positive
-    coil_factor: Positive
 
 
 class JournalSink(_Model):
@@ -141,91 +93,19 @@ class Sinks(_Model):
     influxdb: InfluxSink | None = None
 
 
-class SimStimulator(_Model):
-    """Electrical model of the simulated stimulator (the coil half is :class:`CoilConfig`)."""
-
-    capacitance_uF: Positive
-    vmax_V: Positive
-    waveforms: list[Topology] = Field(default=["biphasic"], min_length=1)
-    damping_resistance_mohm: Positive = 80.0  # monophasic freewheel resistor Rd
-    charger_power_W: Positive = 5000.0  # peak charger power; rate limits come from the spec
-    arming_time_s: Annotated[float, Field(ge=0)] = 1.0
-    settle_up_s_per_percent: Annotated[float, Field(ge=0)] = 0.010
-    settle_down_s_per_percent: Annotated[float, Field(ge=0)] = 0.100
-    armed_timeout_s: Positive = 60.0
-    remote_timeout_s: Positive = 1.0
-    trigger_delay_us: Annotated[float, Field(ge=0)] = 0.0
-
-
-class SimThermal(_Model):
-    """Coil thermal model: lumped heat capacity cooling to ambient."""
-
-    ambient_C: float = 23.0
-    heat_capacity_J_per_K: Positive = 3000.0
-    cooling_tau_s: Positive = 600.0
-    coil_loss_fraction: Fraction = 0.6  # share of loop losses dissipated in the coil
-    cutoff_C: Positive = 40.0
-
-
-class SimFaults(_Model):
-    """Fault knobs of the simulated bench; all off by default."""
-
-    # physics (world)
-    capacitor_fade: Fraction = 0.0  # fractional output (V0) loss
-    charge_error: float = Field(default=0.0, ge=-0.5, le=0.5)  # fractional V0 error
-    inductance_shift: float = Field(default=0.0, ge=-0.5, le=2.0)  # fractional L change
-    missing_pulse_every: Annotated[int, Field(ge=0)] = 0  # every Nth fire gives no pulse
-    timing_jitter_us: Annotated[float, Field(ge=0)] = 0.0  # std of pulse timing error
-    thyristor_misfire: Fraction = 0.0  # probability a biphasic pulse is cut to half-sine
-    coil_cooling_degraded: Annotated[float, Field(ge=0, lt=1)] = 0.0  # fraction of cooling lost
-    probe_noise: Annotated[float, Field(ge=0)] = 0.0  # extra noise, fraction of signal peak
-    # stimulator serial link
-    serial_drop_after_n: Annotated[int, Field(ge=0)] = 0
-    reply_delay_ms: Annotated[float, Field(ge=0)] = 0.0
-    garbage_reply_every_n: Annotated[int, Field(ge=0)] = 0
-    bad_crc_every_n: Annotated[int, Field(ge=0)] = 0
-    # scope
-    scope_disconnect_after_n: Annotated[int, Field(ge=0)] = 0
-    scope_reply_delay_ms: Annotated[float, Field(ge=0)] = 0.0
-    scope_truncated_block_every_n: Annotated[int, Field(ge=0)] = 0
-    scope_no_trigger: bool = False
-    # DAQ
-    daq_read_timeout: bool = False
-    daq_device_missing: bool = False
-    thermocouple_open: bool = False
-
-
-class SimConfig(_Model):
-    """The simulated bench: world clock, noise, device model and faults."""
-
-    speed: Positive = 1.0  # world seconds per wall second
-    seed: int = 0
-    noise: Annotated[float, Field(ge=0)] = 0.002  # probe noise, fraction of signal peak
-    start_time: str | None = None  # ISO date the world clock starts at (default: now)
-    stimulator: SimStimulator
-    thermal: SimThermal = SimThermal()
-    faults: SimFaults = SimFaults()
-
-
-class BenchConfig(_Model):
-    """A whole bench file."""
+class BenchConfig(SimBenchSettings):
+    """A whole bench file: instruments, coil, optional simulated world, spec and sinks."""
 
     station: str = Field(min_length=1)
     spec: str | None = Field(default=None, description="spec file, relative to the bench file")
-    stimulator: StimulatorConfig
-    coil: CoilConfig
-    scope: ScopeConfig | None = None
-    daq: DaqConfig | None = None
+    stimulator: BenchStimulator
     sinks: Sinks = Sinks()
-    sim: SimConfig | None = None
-    source: str = Field(default="", exclude=True)  # file it was read from
 
     def spec_path(self) -> Path | None:
         """The spec file resolved against the bench file's folder."""
         if self.spec is None:
             return None
-        base = Path(self.source).parent if self.source else Path.cwd()
-        return (base / self.spec).resolve()
+        return (self.folder() / self.spec).resolve()
 
 
 # ---------------------------------------------------------------------- spec
@@ -254,6 +134,19 @@ class OutputSpec(_Model):
     reference_percent: Percent = 60.0
     didt_tolerance: Tolerance = Tolerance(relative=0.05)
     efield_tolerance: Tolerance = Tolerance(relative=0.07)
+
+    @model_validator(mode="after")
+    def _monotonic_points(self) -> OutputSpec:
+        """Output points rise with %MSO: each %MSO once, output never falling."""
+        pts = self.points
+        for (p0, v0), (p1, v1) in itertools.pairwise(pts):
+            if p1 <= p0:
+                raise ValueError(f"points: %MSO must rise from point to point ({p0} then {p1})")
+            if v1 < v0:
+                raise ValueError(
+                    f"points: output falls from {v0} A/µs at {p0} %MSO to {v1} A/µs at {p1} %MSO"
+                )
+        return self
 
     def expected_didt(self, percent: float) -> float:
         """Expected peak dI/dt (A/µs) at ``percent`` %MSO."""
@@ -314,6 +207,15 @@ class SafetyLimits(_Model):
     max_train_pulses: Annotated[int, Field(gt=0)] = 10_000
     min_intertrain_interval_s: Annotated[float, Field(ge=0)] = 0.5
     coil_temperature_max_C: Positive = 40.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SafetyLimits:
+        if self.intensity_min_percent >= self.intensity_max_percent:
+            raise ValueError(
+                f"intensity_min_percent {self.intensity_min_percent:g} is not below "
+                f"intensity_max_percent {self.intensity_max_percent:g}"
+            )
+        return self
 
     def max_rate_hz(self, percent: float) -> float | None:
         """Highest allowed rate (Hz) at ``percent`` %MSO, ``None`` when unlimited."""
@@ -379,26 +281,46 @@ class SpecConfig(_Model):
 M = TypeVar("M", bound=BaseModel)
 
 
-def _describe_error(err: dict[str, Any]) -> str:
+def _describe_error(err: Mapping[str, Any]) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
-    msg = err.get("msg", "invalid")
-    if err.get("type") == "missing":
+    msg = str(err.get("msg", "invalid"))
+    kind = err.get("type")
+    if kind == "missing":
         return f"{loc}: missing (required)"
-    if err.get("type") == "extra_forbidden":
+    if kind == "extra_forbidden":
         return f"{loc}: unknown key (not part of this file's schema)"
+    if kind in ("value_error", "assertion_error"):
+        # our own validators already name the value; drop pydantic's "Value error, " prefix
+        return f"{loc}: {msg.split(', ', 1)[-1]}"
     got = err.get("input")
     shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
     return f"{loc}: {msg}{shown}"
 
 
+MAX_FILE_BYTES = 1_000_000  # a bench or spec file is a few kB; anything this big is a mistake
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
+        if path.is_dir():
+            raise ConfigError(path, ["is a folder, not a TOML file"])
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(
+                path, [f"file is {size / 1e6:.1f} MB; a bench or spec file is at most 1 MB"]
+            )
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(path, ["file not found"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            path, [f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"]
+        ) from None
+    except RecursionError:
+        raise ConfigError(path, ["nested too deeply to be a bench or spec file"]) from None
     except OSError as exc:
         raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from None
 
@@ -421,3 +343,30 @@ def load_spec(path: str | Path) -> SpecConfig:
     """Read and validate a spec file."""
     p = Path(path)
     return parse(SpecConfig, _read_toml(p), p)
+
+
+LIVE_HEADER = "# written by tmsbench sim: live resources of the simulated bench\n"
+
+
+def write_bench(bench: BenchConfig, path: Path, header: str = "", *, served: bool = False) -> Path:
+    """Write ``bench`` as a bench file at ``path`` (its spec path made absolute).
+
+    Only what was set is written (defaults stay defaults); ``served`` marks the ``[sim]``
+    table as served by the running simulator, so a run on the file uses those instruments.
+    """
+    data = bench.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    spec = bench.spec_path()
+    if spec is not None:
+        data["spec"] = str(spec)
+    if served and "sim" in data:
+        data["sim"]["served"] = True
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + tomli_w.dumps(data))
+    return path
+
+
+def as_bench(settings: SimBenchSettings) -> BenchConfig:
+    """``settings`` as the bench file model it was built from (the simulator keeps the class)."""
+    if not isinstance(settings, BenchConfig):
+        raise TypeError(f"{settings.where()}: not a bench file model")
+    return settings

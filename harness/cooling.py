@@ -70,6 +70,8 @@ class CoolingCapture:
 
 def _window(rig: BenchRig, channel: str, spec: ThermalSpec) -> tuple[np.ndarray, np.ndarray]:
     n = max(3, round(spec.window_s * spec.sample_rate_hz))
+    if rig.daq is None:  # callers check first; a bench without a DAQ never gets here
+        raise ValueError("coil temperature window: the bench has no DAQ")
     rec = rig.daq.acquire(
         [channel],
         n,

@@ -207,12 +207,15 @@ def run_device(
         world = session.world
         bench = session.bench
         spec = session.spec
+        if world is None or bench.sim is None or bench.scope is None:
+            raise ValueError(f"{bench.where()}: demo-history needs a simulated bench with a scope")
+        speed, scope_settings, daq_settings = bench.sim.speed, bench.scope, bench.daq
         stim = session.instrument(
-            "stimulator", lambda: open_stimulator(bench.stimulator, clock_speed=bench.sim.speed)
+            "stimulator", lambda: open_stimulator(bench.stimulator, clock_speed=speed)
         )
-        scope = session.instrument("scope", lambda: open_scope(bench.scope))
+        scope = session.instrument("scope", lambda: open_scope(scope_settings))
         daq = (
-            session.instrument("daq", lambda: open_daq(bench.daq)) if bench.daq else None
+            session.instrument("daq", lambda: open_daq(daq_settings)) if daq_settings else None
         )
         ref = spec.output.reference_percent
         for k, day in enumerate(check_days):

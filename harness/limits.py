@@ -23,6 +23,7 @@ class Verdict(enum.StrEnum):
     FAIL = "fail"
     INVALID = "invalid"  # could not be measured (clipped record, missing pulse, ...)
     UNSET = "unset"  # recorded without limits
+    ABORTED = "aborted"  # a run or test stopped by Ctrl-C / SIGTERM (after disarming)
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,19 @@ commands that run procedures outside pytest (``tmsbench demo-history``) use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import Tolerance
 from harness.limits import Limits, Measurement, Verdict
+
+if TYPE_CHECKING:  # the session module imports this one at run time
+    from harness.session import BenchSession
 
 
 class MeasureRecorder:
     """Judge and record measurements of one test (or procedure) in a bench session."""
 
-    def __init__(self, session: Any, test_id: str) -> None:
+    def __init__(self, session: BenchSession, test_id: str) -> None:
         self.session = session
         self.test_id = test_id
         self.measurements: list[Measurement] = []

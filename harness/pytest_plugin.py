@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,13 +22,22 @@ from harness.limits import Verdict
 from harness.measure import MeasureRecorder
 from harness.report.html import TestResult
 from harness.report.html import write as write_report
-from harness.safety import Terminated, raise_terminated
+from harness.safety import Terminated, raise_terminated, reset_stop, stop_requested
 from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
+
+if TYPE_CHECKING:  # drivers are imported lazily, when a test needs them
+    from harness.capture import BenchRig, PulseCapture, TrainCapture
+    from harness.config import BenchConfig
+    from instruments.daq import Daq
+    from instruments.scope import Scope
+    from instruments.sim.world import World
+    from instruments.stimulator import Stimulator
 
 _SESSION = pytest.StashKey[BenchSession | None]()
 _RESULTS = pytest.StashKey[MeasureRecorder]()
 _TERMINATED = pytest.StashKey[Terminated]()
-_SAVED_SIGTERM = pytest.StashKey[Any]()
+_SAVED_SIGNALS = pytest.StashKey[dict[int, Any]]()
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 # --------------------------------------------------------------------- options
@@ -95,38 +104,58 @@ def _open_session(config: pytest.Config) -> BenchSession:
     try:
         session = BenchSession(opts).open()
     except ConfigError as exc:
-        raise pytest.UsageError(f"tmsbench configuration error\n{exc}") from None
+        # Once, not once per test: stop the whole run with pytest's usage status.
+        pytest.exit(f"tmsbench: configuration error\n{exc}", returncode=2)
     config.stash[_SESSION] = session
     _catch_sigterm(config)
     return session
 
 
 def _catch_sigterm(config: pytest.Config) -> None:
-    """While a bench session is open, SIGTERM raises :class:`Terminated` in the test.
+    """While a bench session is open, SIGTERM and Ctrl-C raise :class:`Terminated` in the test.
 
-    Fixture teardowns then disarm and close the instruments, the run stops after
-    that test (see :func:`pytest_runtest_makereport`), the report is written and
-    pytest exits with 128 + SIGTERM. (Armed blocks install the same handler.)
+    Fixture teardowns then disarm and close the instruments (a second signal only says
+    the stop is under way), the run stops after that test (see
+    :func:`pytest_runtest_makereport`), the test and the run are recorded ABORTED, the
+    report is written and pytest exits with 128 + SIGTERM, or 2 (pytest's status for an
+    interrupt) after Ctrl-C. (Armed blocks install the same handler.)
     """
     if threading.current_thread() is threading.main_thread():
-        config.stash[_SAVED_SIGTERM] = signal.signal(signal.SIGTERM, raise_terminated)
+        reset_stop()
+        saved: dict[int, Any] = {
+            sig: signal.signal(sig, raise_terminated) for sig in _STOP_SIGNALS
+        }
+        config.stash[_SAVED_SIGNALS] = saved
 
 
 def _restore_sigterm(config: pytest.Config) -> None:
-    saved = config.stash.get(_SAVED_SIGTERM, None)
+    saved = config.stash.get(_SAVED_SIGNALS, None)
     if saved is not None:
-        signal.signal(signal.SIGTERM, saved)
-        del config.stash[_SAVED_SIGTERM]
+        for sig, handler in saved.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        del config.stash[_SAVED_SIGNALS]
 
 
 @pytest.fixture(scope="session")
-def tmsbench_session(pytestconfig: pytest.Config) -> BenchSession:
+def tmsbench_session(
+    pytestconfig: pytest.Config, record_testsuite_property: Callable[[str, object], None]
+) -> BenchSession:
     """The bench session (bench, spec, context, journal, simulator)."""
-    return _open_session(pytestconfig)
+    session = _open_session(pytestconfig)
+    ctx = session.context
+    for key, value in (
+        ("tmsbench.run_id", ctx.run_id),
+        ("tmsbench.station", ctx.station),
+        ("tmsbench.stimulator_serial", ctx.stimulator_serial),
+        ("tmsbench.coil_serial", ctx.coil_serial),
+        ("tmsbench.spec", session.spec.name),
+    ):
+        record_testsuite_property(key, value)  # suite-level JUnit properties
+    return session
 
 
 @pytest.fixture(scope="session")
-def bench(tmsbench_session: BenchSession) -> Any:
+def bench(tmsbench_session: BenchSession) -> BenchConfig:
     """The bench configuration, with live resources on the simulated bench."""
     return tmsbench_session.bench
 
@@ -138,7 +167,7 @@ def spec(tmsbench_session: BenchSession) -> SpecConfig:
 
 
 @pytest.fixture(scope="session")
-def sim_world(tmsbench_session: BenchSession) -> Any:
+def sim_world(tmsbench_session: BenchSession) -> World:
     """The simulated world; tests that need it are skipped on a real bench."""
     if tmsbench_session.world is None:
         pytest.skip("needs the simulated bench")
@@ -163,7 +192,13 @@ class Measure(MeasureRecorder):
     def __call__(self, name: str, value: float | None, unit: str, *args: Any, **kw: Any) -> Verdict:
         verdict = super().__call__(name, value, unit, *args, **kw)
         m = self.measurements[-1]
-        self.item.user_properties.append((name, f"{m.value} {unit} [{verdict.value}]"))
+        props = self.item.user_properties
+        # one property per field, so CI systems and test managers can read them as data
+        props.append((f"{name}.value", "" if m.value is None else repr(m.value)))
+        props.append((f"{name}.unit", unit))
+        props.append((f"{name}.low", "" if m.limits.low is None else repr(m.limits.low)))
+        props.append((f"{name}.high", "" if m.limits.high is None else repr(m.limits.high)))
+        props.append((f"{name}.verdict", verdict.value))
         return verdict
 
 
@@ -187,10 +222,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if call.excinfo is not None and isinstance(call.excinfo.value, Terminated):
+    stop = call.excinfo.value if call.excinfo is not None else None
+    aborted = isinstance(stop, Terminated)
+    if isinstance(stop, Terminated):
         # pytest reports a SystemExit in a test as a failure and goes on: stop the run
-        item.config.stash[_TERMINATED] = call.excinfo.value
-        item.session.shouldstop = f"{call.excinfo.value}: the run stops after {item.name}"
+        item.config.stash[_TERMINATED] = stop
+        item.session.shouldstop = f"{stop}: the run stops after {item.name}"
     session = item.config.stash.get(_SESSION, None)
     if session is None:
         return report
@@ -200,10 +237,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         session.tests.append(
             TestResult(item.nodeid, "error", report.duration, message=str(report.longreprtext))
         )
-    if done and (log is not None or report.failed or report.skipped):
+    if done:  # every test, with or without measurements
         outcome = report.outcome if report.when == "call" else (
             "skipped" if report.skipped else "error"
         )
+        if aborted:
+            outcome = "aborted"
         message = ""
         if report.failed:
             message = str(report.longreprtext)[-4000:]
@@ -222,12 +261,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown of every fixture (disarms first)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     bench_session = session.config.stash.get(_SESSION, None)
     if bench_session is None:
         return
     failed = any(t.outcome in ("failed", "error") for t in bench_session.tests)
-    verdict = Verdict.FAIL if failed or exitstatus not in (0, 5) else Verdict.PASS
+    terminated = session.config.stash.get(_TERMINATED, None) or stop_requested()
+    if terminated is not None:
+        verdict = Verdict.ABORTED
+    elif failed or exitstatus not in (0, 5):
+        verdict = Verdict.FAIL
+    else:
+        verdict = Verdict.PASS
     report = bench_session.results_dir / "report.html"
     try:
         write_report(
@@ -240,9 +286,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         bench_session.close(verdict)
         _restore_sigterm(session.config)
     session.config.stash[_REPORT] = (report, bench_session.journal_path)
-    terminated = session.config.stash.get(_TERMINATED, None)
     if terminated is not None:
-        session.exitstatus = 128 + terminated.signum
+        interrupted = terminated.signum == signal.SIGINT
+        session.exitstatus = pytest.ExitCode.INTERRUPTED if interrupted else 128 + terminated.signum
 
 
 _REPORT = pytest.StashKey[tuple[Path, Path]]()
@@ -271,7 +317,7 @@ def _clock_speed(session: BenchSession) -> float:
 
 
 @pytest.fixture(scope="session")
-def _stimulator_link(tmsbench_session: BenchSession) -> Any:
+def _stimulator_link(tmsbench_session: BenchSession) -> Stimulator:
     from instruments.stimulator import open_stimulator
 
     s = tmsbench_session
@@ -282,7 +328,9 @@ def _stimulator_link(tmsbench_session: BenchSession) -> Any:
 
 
 @pytest.fixture
-def stimulator(_stimulator_link: Any, tmsbench_session: BenchSession) -> Iterator[Any]:
+def stimulator(
+    _stimulator_link: Stimulator, tmsbench_session: BenchSession
+) -> Iterator[Stimulator]:
     """The stimulator driver; disarmed after every test, whatever happened in it."""
     from harness.safety import safe_disarm
 
@@ -294,34 +342,36 @@ def stimulator(_stimulator_link: Any, tmsbench_session: BenchSession) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def scope(tmsbench_session: BenchSession) -> Any:
+def scope(tmsbench_session: BenchSession) -> Scope:
     """The oscilloscope driver (skipped when the bench has none)."""
     from instruments.scope import open_scope
 
     s = tmsbench_session
-    if s.bench.scope is None:
+    config = s.bench.scope
+    if config is None:
         pytest.skip("the bench has no scope")
-    return s.instrument("scope", lambda: open_scope(s.bench.scope))
+    return s.instrument("scope", lambda: open_scope(config))
 
 
 @pytest.fixture(scope="session")
-def daq(tmsbench_session: BenchSession) -> Any:
+def daq(tmsbench_session: BenchSession) -> Daq:
     """The DAQ driver (skipped when the bench has none)."""
     from instruments.daq import open_daq
 
     s = tmsbench_session
-    if s.bench.daq is None:
+    config = s.bench.daq
+    if config is None:
         pytest.skip("the bench has no DAQ")
-    return s.instrument("daq", lambda: open_daq(s.bench.daq))
+    return s.instrument("daq", lambda: open_daq(config))
 
 
 @pytest.fixture
 def rig(
     tmsbench_session: BenchSession,
-    stimulator: Any,
-    scope: Any,
+    stimulator: Stimulator,
+    scope: Scope,
     request: pytest.FixtureRequest,
-) -> Iterator[Any]:
+) -> Iterator[BenchRig]:
     """Stimulator + scope (+ DAQ) of this test, armed on first use, disarmed at its end."""
     from harness.capture import BenchRig
 
@@ -335,18 +385,18 @@ def rig(
 
 
 @pytest.fixture
-def fire_and_capture(rig: Any) -> Callable[..., Any]:
+def fire_and_capture(rig: BenchRig) -> Callable[..., PulseCapture]:
     """``fire_and_capture(percent, waveform=None)`` → analysed :class:`PulseCapture`."""
     return rig.fire_and_capture
 
 
 @pytest.fixture
-def train(rig: Any) -> Callable[..., Any]:
+def train(rig: BenchRig) -> Callable[..., TrainCapture]:
     """``train(rate_hz=, pulses=, percent=, trains=1, iti_s=0)`` → :class:`TrainCapture`."""
     return rig.train
 
 
 @pytest.fixture
-def paired_pulse(rig: Any) -> Callable[..., Any]:
+def paired_pulse(rig: BenchRig) -> Callable[..., TrainCapture]:
     """``paired_pulse(interval_ms=, percent=)`` → :class:`TrainCapture` of the pair."""
     return rig.paired_pulse

@@ -19,15 +19,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from harness.config import SafetyLimits
+from instruments import activity
 from instruments.stimulator.base import Status, Stimulator, StimulatorError, Train
 
 log = logging.getLogger(__name__)
@@ -59,12 +65,20 @@ class CoilOverTemperature(SafetyError):
         )
 
 
+class WatchdogTripped(SafetyError):
+    """The test thread made no progress while armed; the watchdog disarmed the stimulator."""
+
+
 class DisarmFailed(SafetyError):
     """Disarming over the link failed: the stimulator may still be ARMED."""
 
 
 class Terminated(SystemExit):
-    """SIGTERM arrived inside an armed block (exit status 128 + signal number)."""
+    """SIGTERM (or, in a bench session, SIGINT) arrived: the run stops, disarming first.
+
+    Exit status 128 + signal number; a pytest run stopped by SIGINT exits with pytest's
+    own status for an interrupt (2).
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(128 + signum)
@@ -72,6 +86,23 @@ class Terminated(SystemExit):
 
     def __str__(self) -> str:
         return f"terminated by signal {signal.Signals(self.signum).name}"
+
+
+class _Stop:
+    """The first stop signal of a process; later ones only say the stop is under way."""
+
+    first: Terminated | None = None
+    later: int = 0
+
+
+def stop_requested() -> Terminated | None:
+    """The stop signal that arrived first (``None``: none yet)."""
+    return _Stop.first
+
+
+def reset_stop() -> None:
+    """Forget earlier stop signals (a new session starts)."""
+    _Stop.first, _Stop.later = None, 0
 
 
 # ------------------------------------------------------------------- limit checks
@@ -169,6 +200,84 @@ class _KeepAlive:
             self._thread.join(timeout=5)
 
 
+# ------------------------------------------------------------------- watchdog
+
+WATCHDOG_S = 10.0  # wall s without progress while armed before the watchdog disarms
+_OWN_CODE = (f"{os.sep}instruments{os.sep}", f"{os.sep}harness{os.sep}", f"{os.sep}tests{os.sep}")
+
+
+def _where(thread_id: int) -> str:
+    """Where thread ``thread_id`` is: its innermost frame in this project's code."""
+    frame = sys._current_frames().get(thread_id)
+    innermost = None
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if any(part in name for part in _OWN_CODE) and not name.endswith("safety.py"):
+            innermost = frame
+            break
+        frame = frame.f_back
+    if innermost is None:
+        return "outside tmsbench code"
+    path = Path(innermost.f_code.co_filename)
+    rel = "/".join(path.parts[-3:])
+    return f"blocked in {innermost.f_code.co_qualname} ({rel}:{innermost.f_lineno})"
+
+
+class _Watchdog:
+    """Disarms when the armed test thread makes no progress for ``bound_s`` wall seconds.
+
+    Progress is any completed instrument exchange of that thread (the drivers count them,
+    :mod:`instruments.activity`) or a :meth:`kick` from the safety layer; whatever the
+    thread is blocked in (a DAQ read, a scope query, a hung link, a lock), the unit is
+    disarmed from this thread, and the armed block then fails naming where it was.
+    """
+
+    def __init__(self, stimulator: Stimulator, bound_s: float, thread_id: int) -> None:
+        self.stimulator = stimulator
+        self.bound_s = bound_s
+        self.thread_id = thread_id
+        self.tripped: WatchdogTripped | None = None
+        self._kicks = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="safety-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._kicks += 1
+
+    def _progress(self) -> int:
+        return activity.beats(self.thread_id) + self._kicks
+
+    def _run(self) -> None:
+        seen, since = self._progress(), time.monotonic()
+        while not self._stop.wait(min(0.2, self.bound_s / 5)):
+            now = self._progress()
+            if now != seen:
+                seen, since = now, time.monotonic()
+                continue
+            idle = time.monotonic() - since
+            if idle < self.bound_s:
+                continue
+            where = _where(self.thread_id)
+            msg = (
+                f"{self.stimulator.name}: no progress for {idle:.1f} s while armed ({where}); "
+                "the safety watchdog disarmed the stimulator"
+            )
+            log.critical(msg)
+            self.tripped = WatchdogTripped(msg)
+            # a failed disarm is logged critical; the unit's own remote-control lapse is next
+            with contextlib.suppress(DisarmFailed):
+                safe_disarm(self.stimulator)
+            return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+
 # ------------------------------------------------------------------- armed block
 
 
@@ -182,6 +291,7 @@ class ArmedStimulator:
         intensity_percent: float | None,
         keepalive: _KeepAlive | None,
         temperature_poll_s: float,
+        watchdog: _Watchdog | None = None,
     ) -> None:
         self.stimulator = stimulator
         self.limits = limits
@@ -189,8 +299,13 @@ class ArmedStimulator:
         self._keepalive = keepalive
         self.temperature_poll_s = temperature_poll_s
         self.max_coil_temperature_C: float | None = None  # hottest reading seen in trains
+        self._watchdog = watchdog
 
     def _link_ok(self) -> None:
+        if self._watchdog is not None:
+            if self._watchdog.tripped is not None:
+                raise self._watchdog.tripped
+            self._watchdog.kick()
         if self._keepalive is not None and self._keepalive.gave_up and self._keepalive.error:
             raise self._keepalive.error
 
@@ -253,7 +368,20 @@ class ArmedStimulator:
 
 
 def safe_disarm(stimulator: Stimulator, attempts: int = 3) -> None:
-    """Disarm, retrying a failed exchange; :class:`DisarmFailed` if every attempt fails."""
+    """Disarm, retrying a failed exchange; :class:`DisarmFailed` if every attempt fails.
+
+    Ctrl-C and SIGTERM arriving while it disarms are held back until it is done.
+    """
+    signals = _Signals(True)
+    signals.hold()
+    try:
+        _disarm(stimulator, attempts)
+    finally:
+        signals.restore()
+    signals.reraise_held()
+
+
+def _disarm(stimulator: Stimulator, attempts: int) -> None:
     last: StimulatorError | None = None
     for i in range(attempts):
         try:
@@ -276,8 +404,22 @@ def safe_disarm(stimulator: Stimulator, attempts: int = 3) -> None:
 
 
 def raise_terminated(signum: int, frame: FrameType | None) -> None:
-    """Signal handler: raise :class:`Terminated` in the main thread."""
-    raise Terminated(signum)
+    """Signal handler: raise :class:`Terminated` in the main thread, once.
+
+    A second signal while the first one's stop is under way (teardowns disarming) is
+    reported and otherwise ignored, so it can never cut a disarm short.
+    """
+    if _Stop.first is not None:
+        _Stop.later += 1
+        print(
+            f"tmsbench: {signal.Signals(signum).name} again: already stopping "
+            "(disarming the stimulator first)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    _Stop.first = Terminated(signum)
+    raise _Stop.first
 
 
 class _Signals:
@@ -297,8 +439,8 @@ class _Signals:
 
     def hold(self) -> None:
         if self.enabled:
-            self._saved.setdefault(signal.SIGINT, signal.getsignal(signal.SIGINT))
             for sig in (signal.SIGTERM, signal.SIGINT):
+                self._saved.setdefault(sig, signal.getsignal(sig))
                 signal.signal(sig, self._hold)
 
     def restore(self) -> None:
@@ -307,12 +449,18 @@ class _Signals:
         self._saved.clear()
 
     def reraise_held(self) -> None:
+        """Act on the first signal held back, as its own handler would have."""
         if not self.held:
             return
         sig = self.held[0]
-        if sig == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(sig)
+        self.held.clear()
+        handler = signal.getsignal(sig)
+        if callable(handler):  # raise_terminated, Python's Ctrl-C handler, an outer hold
+            handler(sig, None)
+        elif handler == signal.SIG_DFL:
+            if sig == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise Terminated(sig)
 
 
 @contextmanager
@@ -326,10 +474,13 @@ def armed(
     handle_signals: bool = True,
     temperature_poll_s: float = 0.25,
     disarm_attempts: int = 3,
+    watchdog_s: float | None = WATCHDOG_S,
 ) -> Iterator[ArmedStimulator]:
     """Set the intensity, arm, yield, and disarm on every way out.
 
-    ``temperature_poll_s`` is device seconds between coil temperature reads in trains.
+    ``temperature_poll_s`` is device seconds between coil temperature reads in trains;
+    ``watchdog_s`` wall seconds without progress of this thread disarm the unit
+    (``None``: no watchdog).
     """
     if intensity_percent is not None:
         check_intensity(limits, intensity_percent)
@@ -338,22 +489,32 @@ def armed(
     signals = _Signals(handle_signals)
     signals.install()
     keeper: _KeepAlive | None = None
+    dog: _Watchdog | None = None
     try:
         if keep_alive and stimulator.keepalive_interval_s:
             keeper = _KeepAlive(stimulator, stimulator.wall(stimulator.keepalive_interval_s))
             keeper.start()
+        if watchdog_s is not None:
+            dog = _Watchdog(stimulator, watchdog_s, threading.get_ident())
+            dog.start()
         if intensity_percent is not None:
             stimulator.set_intensity(intensity_percent, "A")
         if intensity_b_percent is not None:
             stimulator.set_intensity(intensity_b_percent, "B")
         stimulator.arm()
-        yield ArmedStimulator(stimulator, limits, intensity_percent, keeper, temperature_poll_s)
+        yield ArmedStimulator(
+            stimulator, limits, intensity_percent, keeper, temperature_poll_s, dog
+        )
     finally:
         signals.hold()
         try:
+            if dog is not None:
+                dog.stop()
             if keeper is not None:
                 keeper.stop()
-            safe_disarm(stimulator, disarm_attempts)
+            _disarm(stimulator, disarm_attempts)
         finally:
             signals.restore()
         signals.reraise_held()
+    if dog is not None and dog.tripped is not None:
+        raise dog.tripped

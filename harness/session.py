@@ -9,17 +9,36 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from harness.config import BenchConfig, ConfigError, SpecConfig, load_bench, load_spec
+from harness import speccheck
+from harness.config import (
+    LIVE_HEADER,
+    BenchConfig,
+    ConfigError,
+    SpecConfig,
+    as_bench,
+    load_bench,
+    load_spec,
+    write_bench,
+)
 from harness.context import RunContext
 from harness.limits import Measurement, Verdict
 from harness.record.journal import Journal
 from harness.record.records import RunInfo
 from harness.report.html import TestResult
+from instruments.closeable import Closeable
+
+if TYPE_CHECKING:  # both are imported only when the run needs them
+    from harness.record.forwarder import Forwarder
+    from instruments.sim.bench import SimBench
+    from instruments.sim.world import World
+
+C = TypeVar("C", bound=Closeable)
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +70,12 @@ class BenchSession:
     context: RunContext = field(init=False)
     journal: Journal = field(init=False)
     simulated: bool = False
-    sim: Any = None  # SimBench when simulated
-    forwarder: Any = None
+    sim: SimBench | None = None  # when simulated
+    forwarder: Forwarder | None = None
     results_dir: Path = field(init=False)
     tests: list[TestResult] = field(default_factory=list)
     _stack: ExitStack = field(default_factory=ExitStack)
-    _instruments: dict[str, Any] = field(default_factory=dict)
+    _instruments: dict[str, Closeable] = field(default_factory=dict)
 
     # ------------------------------------------------------------ lifecycle
     def open(self) -> BenchSession:
@@ -72,6 +91,7 @@ class BenchSession:
         if spec_path is None:
             raise ConfigError(path, ["spec: missing: give --spec or a spec key in the bench file"])
         self.spec = load_spec(spec_path)
+        speccheck.check(self.spec, bench)  # no limit looser than the device's own
         self.context = RunContext.from_bench(
             bench,
             self.spec.name,
@@ -82,12 +102,15 @@ class BenchSession:
         )
         self.results_dir = Path(opts.results) / self.context.run_id
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        if bench.sim is not None:
+        if bench.sim is not None and bench.sim.served:
+            self.simulated = True  # a running `tmsbench sim` serves these instruments
+        elif bench.sim is not None:
             from instruments.sim.bench import SimBench
 
-            self.sim = SimBench(bench, out_dir=self.results_dir)
+            self.sim = SimBench(bench)
             self._stack.callback(self.sim.stop)
-            bench = self.sim.start()
+            bench = as_bench(self.sim.start())
+            write_bench(bench, self.results_dir / "sim-live.toml", LIVE_HEADER)
             self.simulated = True
             self.context = replace(self.context, started_ns=self.now_ns())
         self.bench = bench
@@ -112,7 +135,7 @@ class BenchSession:
         return self
 
     @property
-    def world(self) -> Any:
+    def world(self) -> World | None:
         """The simulated world, or ``None`` on a real bench."""
         return self.sim.world if self.sim is not None else None
 
@@ -121,13 +144,13 @@ class BenchSession:
         """Where the journal file is."""
         return self.journal.path
 
-    def instrument(self, name: str, opener: Any) -> Any:
+    def instrument(self, name: str, opener: Callable[[], C]) -> C:
         """Open ``name`` once per session with ``opener()``; closed at the end."""
         if name not in self._instruments:
             inst = opener()
             self._instruments[name] = inst
             self._stack.callback(inst.close)
-        return self._instruments[name]
+        return cast(C, self._instruments[name])  # one opener per name
 
     def close(self, verdict: Verdict | str) -> None:
         """Finish the run record, flush forwarding, stop instruments and simulator."""

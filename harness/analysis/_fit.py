@@ -78,7 +78,7 @@ class Sig:
             v = self.raw[rows[:, None], cols].astype(np.float64)
         v -= self.base[rows, None]
         v *= self.pol[rows, None]
-        return v
+        return np.asarray(v)
 
 
 def _windows(a: np.ndarray, rows: np.ndarray, start: np.ndarray, w: int) -> tuple[np.ndarray, ...]:

@@ -197,7 +197,7 @@ def _current_metrics(
     i_pk: np.ndarray,
     i_opp: np.ndarray,
     ctx: _Ctx,
-    out: dict,
+    out: dict[str, np.ndarray],
 ) -> None:
     """Metrics from a current(-like) channel ``y`` (raw, positive pulse)."""
     n, m = y.n, y.m
@@ -292,7 +292,7 @@ def _didt_metrics(
     i_pk: np.ndarray,
     i_opp: np.ndarray,
     ctx: _Ctx,
-    out: dict,
+    out: dict[str, np.ndarray],
 ) -> None:
     """Metrics from a dI/dt-like channel ``g`` (raw, positive first phase)."""
     n, m = g.n, g.m
@@ -458,7 +458,9 @@ def _analyze_chunk(x: np.ndarray, ctx: _Ctx) -> tuple[dict[str, np.ndarray], lis
     return out, reasons
 
 
-def _finish(out: dict[str, np.ndarray], reasons: list[str], ctx: _Ctx, n: int) -> dict:
+def _finish(
+    out: dict[str, np.ndarray], reasons: list[str], ctx: _Ctx, n: int
+) -> dict[str, np.ndarray]:
     """Raw per-sample quantities -> physical result columns; invalidate incomplete rows."""
     dt, s = ctx.dt_s, abs(ctx.scale)
     nan = np.full(n, NAN)
@@ -598,7 +600,7 @@ def analyze_pulses(
         quantum=float(quantum),
     )
     rows = chunk_rows or max(1, CHUNK_BYTES // max(m * x.itemsize, 1))
-    parts: list[dict] = []
+    parts: list[dict[str, np.ndarray]] = []
     reasons_all: list[str] = []
     for r0 in range(0, n, rows):
         chunk = x[r0 : r0 + rows]

@@ -66,7 +66,7 @@ def _flank_excess(
     u_last = (last - centre) / half
     excess = np.where(step_left & ~step_right, polyval(one_r, u_first) - lvl, excess)
     excess = np.where(step_right & ~step_left, polyval(one_l, u_last) - lvl, excess)
-    return excess
+    return np.asarray(excess)
 
 
 def detect_clipping(

@@ -115,8 +115,8 @@ def ewma_chart(
     for i, x in enumerate(y):
         prev = lam * x + (1.0 - lam) * prev
         z[i] = prev
-    i = np.arange(1, y.size + 1)
-    var_z = lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** (2 * i))
+    steps = np.arange(1, y.size + 1)
+    var_z = lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** (2 * steps))
     half = width_sigma * sigma * np.sqrt(var_z + center_var)
     return EwmaChart(
         ewma=z,

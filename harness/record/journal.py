@@ -119,7 +119,7 @@ class Journal:
         hwm = -(2**63) if hwm is None else hwm
         assigned: set[int] = set()
         tagsets = self._tagsets
-        params = []
+        params: list[tuple[Any, ...]] = []
         append = params.append
         for kind, time_ns, tags, run_id, test_id, value, lim, data in rows:
             tid = tagsets.get(tags)

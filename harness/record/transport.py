@@ -249,7 +249,7 @@ class V2Writer:
         self._secret = token
         self._client = InfluxDBClient(
             url=self._url,
-            token=token.reveal() if token is not None else None,
+            token=token.reveal() if token is not None else None,  # type: ignore[arg-type]
             org=org,
             timeout=int(timeout_s * 1000),
             verify_ssl=verify_tls,
@@ -268,10 +268,13 @@ class V2Writer:
 
         try:
             self._api.write(
-                bucket=self._bucket, org=self._org, record=body, write_precision=WritePrecision.NS
+                bucket=self._bucket,
+                org=self._org,
+                record=body,
+                write_precision=WritePrecision.NS,  # type: ignore[arg-type]  # a str constant
             )
         except ApiException as exc:
-            headers = exc.headers or {}
+            headers: dict[str, str] = dict(exc.headers or {})
             return classify(
                 int(exc.status or 0) or 599, exc.body, headers.get("Retry-After"), self._secret
             )

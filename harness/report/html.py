@@ -24,7 +24,7 @@ table.m th,table.m td{border-bottom:1px solid #d0d7de;padding:4px 10px;text-alig
 table.m td.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600}
 .pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}
-.marginal{background:#fff8c5;color:#7d4e00}.invalid,.error{background:#ffebe9;color:#a40e26}
+.marginal{background:#fff8c5;color:#7d4e00}.invalid,.error,.aborted{background:#ffebe9;color:#a40e26}
 .skipped,.unset{background:#eaeef2;color:#57606a}
 .test{border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;margin:12px 0}
 .msg{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px;background:#f6f8fa;

@@ -6,7 +6,6 @@ local NI-DAQmx driver or an NI gRPC device server (``daq.grpc = "host:port"``).
 
 from __future__ import annotations
 
-from harness.config import DaqConfig
 from instruments.daq.base import Acquisition, AnalogRecord, Daq, EdgeCounter
 from instruments.daq.errors import (
     DaqChannelInvalid,
@@ -19,17 +18,20 @@ from instruments.daq.errors import (
     DaqUnsupported,
     ThermocoupleOpen,
 )
+from instruments.daq.settings import DaqChannel, DaqSettings
 
 __all__ = [
     "Acquisition",
     "AnalogRecord",
     "Daq",
+    "DaqChannel",
     "DaqChannelInvalid",
     "DaqDeviceMissing",
     "DaqError",
     "DaqOutOfRange",
     "DaqRateTooHigh",
     "DaqReadTimeout",
+    "DaqSettings",
     "DaqUnavailable",
     "DaqUnsupported",
     "EdgeCounter",
@@ -38,8 +40,8 @@ __all__ = [
 ]
 
 
-def open_daq(config: DaqConfig, *, timestamps: bool = True) -> Daq:
-    """The DAQ of a bench file's ``[daq]`` table.
+def open_daq(config: DaqSettings, *, timestamps: bool = True) -> Daq:
+    """The DAQ that ``config`` describes (a bench file's ``[daq]`` table, or built by hand).
 
     ``grpc`` must be resolved (``host:port``); a bench still saying ``"sim"``
     has not been started by the simulator.

@@ -41,7 +41,7 @@ class AnalogRecord:
     def __getitem__(self, channel: str) -> FloatArray:
         """Samples of ``channel`` (physical units)."""
         try:
-            return self.data[self.channels.index(channel)]
+            return np.asarray(self.data[self.channels.index(channel)], dtype=np.float64)
         except ValueError:
             raise KeyError(f"{channel!r} not in this record ({', '.join(self.channels)})") from None
 

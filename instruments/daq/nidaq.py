@@ -1,6 +1,6 @@
 """The DAQ driver on ``nidaqmx``: local NI-DAQmx driver or NI gRPC device server.
 
-One code path for both: with ``DaqConfig.grpc = "host:port"`` every task is
+One code path for both: with ``DaqSettings.grpc = "host:port"`` every task is
 created as ``nidaqmx.Task(grpc_options=GrpcSessionOptions(channel, ""))`` on
 one gRPC channel (``grpc.max_receive_message_length = -1``, so large reads
 fit); otherwise ``nidaqmx.Task()`` uses the local driver.
@@ -55,7 +55,6 @@ from nidaqmx.stream_readers import (
 )
 from nidaqmx.stream_writers import DigitalSingleChannelWriter
 
-from harness.config import DaqChannel, DaqConfig
 from instruments.daq.base import Acquisition, AnalogRecord, Daq, EdgeCounter, EdgeKind
 from instruments.daq.errors import (
     ERROR_TYPES,
@@ -66,6 +65,7 @@ from instruments.daq.errors import (
     DaqUnsupported,
     ThermocoupleOpen,
 )
+from instruments.daq.settings import DaqChannel, DaqSettings
 
 TC_DEFAULT_RANGE_C = (0.0, 150.0)
 # Top of each thermocouple type's range (°C, NIST ITS-90 tables): open-circuit rail.
@@ -95,13 +95,13 @@ def _epoch_ns(stamp: Any) -> int:
         stamp = stamp.replace(tzinfo=_dt.UTC)
     td = stamp - _EPOCH
     ns = ((td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds) * 1000
-    return ns + getattr(td, "femtoseconds", 0) // 1_000_000
+    return int(ns + getattr(td, "femtoseconds", 0) // 1_000_000)
 
 
 class NidaqmxDaq(Daq):
     """:class:`Daq` on the ``nidaqmx`` package (local driver or gRPC)."""
 
-    def __init__(self, config: DaqConfig, *, timestamps: bool = True) -> None:
+    def __init__(self, config: DaqSettings, *, timestamps: bool = True) -> None:
         self.config = config
         self.device = config.device
         self.timestamps = timestamps
@@ -219,7 +219,11 @@ class NidaqmxDaq(Daq):
             except nierr.Error:
                 open_chans = None  # the device cannot tell
             railed = worst >= TC_TOP_C[ch.thermocouple_type] or not np.isfinite(worst)
-            kw = {"device": self.device, "channel": ch.physical, "action": f"reading {name}"}
+            kw: dict[str, Any] = {
+                "device": self.device,
+                "channel": ch.physical,
+                "action": f"reading {name}",
+            }
             if (open_chans and (name in open_chans or ch.physical in open_chans)) or (
                 open_chans is None and railed
             ):

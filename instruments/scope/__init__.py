@@ -12,6 +12,7 @@ from instruments.scope.errors import (
     TriggerTimeout,
     TruncatedBlock,
 )
+from instruments.scope.settings import ScopeChannel, ScopeSettings
 from instruments.scope.waveform import Preamble, Waveform
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
     "Preamble",
     "RangedCapture",
     "Scope",
+    "ScopeChannel",
     "ScopeConnectionLost",
     "ScopeError",
+    "ScopeSettings",
     "ScopeTimeout",
     "ScpiError",
     "TriggerTimeout",

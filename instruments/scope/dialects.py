@@ -36,7 +36,9 @@ _PAIR = re.compile(r'\s*([+-]?\d+)\s*,\s*"((?:[^"]|"")*)"')
 
 def split_unquoted(text: str, sep: str) -> list[str]:
     """Split ``text`` on ``sep`` outside double-quoted strings."""
-    out, cur, quoted = [], [], False
+    out: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

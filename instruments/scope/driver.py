@@ -20,7 +20,7 @@ import numpy as np
 import pyvisa
 from pyvisa import constants, errors
 
-from harness.config import ScopeChannel, ScopeConfig
+from instruments import activity
 from instruments.closeable import Closeable
 from instruments.scope.block import BlockFormatError, IncompleteBlock, read_block
 from instruments.scope.dialects import DIALECTS, Dialect, parse_error_pairs
@@ -32,6 +32,7 @@ from instruments.scope.errors import (
     TriggerTimeout,
     TruncatedBlock,
 )
+from instruments.scope.settings import ScopeChannel, ScopeSettings
 from instruments.scope.waveform import Preamble, Waveform
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Scope(Closeable):
 
     def __init__(
         self,
-        config: ScopeConfig,
+        config: ScopeSettings,
         dialect: Dialect,
         rm: pyvisa.ResourceManager,
         *,
@@ -91,7 +92,7 @@ class Scope(Closeable):
             raise self._err(ScopeConnectionLost, f"cannot open: {exc}", "") from exc
         except Exception as exc:  # pyvisa-py raises a bare Exception when the connect fails
             raise self._err(ScopeConnectionLost, f"cannot open: {exc}", "") from exc
-        inst.chunk_size = self.chunk_size
+        inst.chunk_size = self.chunk_size  # type: ignore[attr-defined]  # a MessageBasedResource
         self._tune_socket(inst)
         self._inst = inst
 
@@ -147,7 +148,7 @@ class Scope(Closeable):
             return True
         sess = self._session(self._inst)
         sock = getattr(sess, "interface", None)
-        if not isinstance(sock, socket.socket) or getattr(sess, "_pending_buffer", b""):
+        if not isinstance(sock, socket.socket) or getattr(sess, "_pending_buffer", None):
             return False
         try:
             readable, _, _ = select.select([sock], [], [], 0)
@@ -168,7 +169,9 @@ class Scope(Closeable):
             self._recover()
             raise self._err(ScopeConnectionLost, "connection closed by the instrument", command)
         try:
-            return fn()
+            result = fn()
+            activity.beat()
+            return result
         except IncompleteBlock as exc:
             self._recover()
             raise self._err(
@@ -207,7 +210,7 @@ class Scope(Closeable):
 
     def query(self, command: str) -> str:
         """Send a query; return the reply line without its terminator."""
-        return self._io(command, lambda: self._inst.query(command).strip())
+        return self._io(command, lambda: str(self._inst.query(command)).strip())
 
     def query_block(self, command: str) -> bytes:
         """Send a query answered by an IEEE 488.2 block; return the payload bytes."""
@@ -463,7 +466,7 @@ class Scope(Closeable):
         return out
 
 
-def open_scope(config: ScopeConfig, rm: pyvisa.ResourceManager | None = None) -> Scope:
+def open_scope(config: ScopeSettings, rm: pyvisa.ResourceManager | None = None) -> Scope:
     """Connect to the scope ``config`` describes and prepare it for transfers.
 
     ``rm`` defaults to a pyvisa-py resource manager (``@py``).

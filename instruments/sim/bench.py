@@ -4,19 +4,17 @@
 file, starts a front-end for every instrument the file names (stimulator on a
 pseudo-terminal, scope on a TCP port, DAQ as an NI gRPC device server), and
 writes a copy of the bench file with the live resource strings, so drivers
-connect exactly as they would to real instruments.
+connect exactly as they would to real instruments. Writing that copy as a
+bench file is the harness's job (it owns the file format).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-import tomli_w
-
-from harness.config import BenchConfig
+from instruments.sim.settings import SimBenchSettings
 from instruments.sim.world import World
 
 log = logging.getLogger(__name__)
@@ -39,63 +37,46 @@ class FrontEnd(Protocol):
 class SimBench:
     """Run the simulated instruments of ``bench`` around one world.
 
-    Use as a context manager; ``live`` is the bench with real resources and
-    ``bench_file`` its TOML copy (written when ``out_dir`` is given).
+    Use as a context manager; ``live`` is the bench with real resources (the
+    same model class as ``bench``, so a harness bench file stays one).
     """
 
-    def __init__(self, bench: BenchConfig, out_dir: Path | None = None) -> None:
+    def __init__(self, bench: SimBenchSettings) -> None:
         self.bench = bench
         self.world = World(bench)
-        self.out_dir = out_dir
         self.front_ends: dict[str, FrontEnd] = {}
-        self.live: BenchConfig = bench
-        self.bench_file: Path | None = None
+        self.live: SimBenchSettings = bench
 
-    def start(self) -> BenchConfig:
+    def start(self) -> SimBenchSettings:
         """Start every front-end; return the bench with live resources."""
         update: dict[str, Any] = {}
         try:
             if self.bench.stimulator.resource == SIM_RESOURCE:
                 from instruments.sim.stimulators import SimStimulatorServer
 
-                fe = SimStimulatorServer(self.world, self.bench.stimulator)
-                self.front_ends["stimulator"] = fe
-                res = fe.start()
+                stim_fe = SimStimulatorServer(self.world, self.bench.stimulator)
+                self.front_ends["stimulator"] = stim_fe
+                res = stim_fe.start()
                 update["stimulator"] = self.bench.stimulator.model_copy(update={"resource": res})
             if self.bench.scope is not None and self.bench.scope.resource == SIM_RESOURCE:
                 from instruments.sim.scope_server import SimScopeServer
 
-                fe = SimScopeServer(self.world, self.bench.scope)
-                self.front_ends["scope"] = fe
-                res = fe.start()
+                scope_fe = SimScopeServer(self.world, self.bench.scope)
+                self.front_ends["scope"] = scope_fe
+                res = scope_fe.start()
                 update["scope"] = self.bench.scope.model_copy(update={"resource": res})
             if self.bench.daq is not None and self.bench.daq.grpc == SIM_RESOURCE:
                 from instruments.sim.daq_server import SimDaqServer
 
-                fe = SimDaqServer(self.world, self.bench.daq)
-                self.front_ends["daq"] = fe
-                res = fe.start()
+                daq_fe = SimDaqServer(self.world, self.bench.daq)
+                self.front_ends["daq"] = daq_fe
+                res = daq_fe.start()
                 update["daq"] = self.bench.daq.model_copy(update={"grpc": res})
         except BaseException:
             self.stop()
             raise
         self.live = self.bench.model_copy(update=update)
-        if self.out_dir is not None:
-            self.bench_file = self.write_bench(self.out_dir / "sim-live.toml")
         return self.live
-
-    def write_bench(self, path: Path) -> Path:
-        """Write the live bench as TOML to ``path`` (spec path made absolute)."""
-        data = self.live.model_dump(mode="json", exclude_none=True)
-        spec = self.live.spec_path()
-        if spec is not None:
-            data["spec"] = str(spec)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "# written by tmsbench sim: live resources of the simulated bench\n"
-            + tomli_w.dumps(data)
-        )
-        return path
 
     def stop(self) -> None:
         """Stop every front-end (the world disarms first: the device is left safe)."""

@@ -43,7 +43,7 @@ from nidaqmx.constants import (
     UsageTypeCI,
 )
 
-from harness.config import DaqConfig
+from instruments.daq.settings import DaqSettings
 from instruments.sim.world import PulseEvent, World
 
 FloatArray = npt.NDArray[np.float64]
@@ -142,7 +142,7 @@ def _flatten(names: str) -> list[str]:
 class SimDaqDevice:
     """The simulated DAQ card: tasks and their channels, fed by ``world``."""
 
-    def __init__(self, world: World, config: DaqConfig) -> None:
+    def __init__(self, world: World, config: DaqSettings) -> None:
         self.world = world
         self.config = config
         self.name = config.device
@@ -204,13 +204,13 @@ class SimDaqDevice:
         ok = False
         if kind == "ai":
             m = re.fullmatch(r"ai(\d+)", term)
-            ok = bool(m) and int(m.group(1)) < AI_TERMINALS
+            ok = m is not None and int(m.group(1)) < AI_TERMINALS
         elif kind == "ctr":
             m = re.fullmatch(r"ctr(\d+)", term)
-            ok = bool(m) and int(m.group(1)) < COUNTERS
+            ok = m is not None and int(m.group(1)) < COUNTERS
         elif kind == "line":
             m = re.fullmatch(r"port(\d+)/line(\d+)", term)
-            ok = bool(m) and LINES_PER_PORT.get(int(m.group(1)), 0) > int(m.group(2))
+            ok = m is not None and LINES_PER_PORT.get(int(m.group(1)), 0) > int(m.group(2))
         if not ok:
             raise NiError(
                 PHYSICAL_CHAN_DOES_NOT_EXIST,
@@ -482,7 +482,7 @@ class SimDaqDevice:
         times = np.array([t_a] + [r[0] for r in recs])
         temps = np.array([temp_a] + [r[1] for r in recs])
         k = np.clip(np.searchsorted(times, t, side="right") - 1, 0, None)
-        return amb + (temps[k] - amb) * np.exp(-(t - times[k]) / tau)
+        return np.asarray(amb + (temps[k] - amb) * np.exp(-(t - times[k]) / tau), dtype=np.float64)
 
     def read_counter(self, task: SimTask) -> int:
         """Edges counted since the task started (trigger-out pulses on the world clock)."""

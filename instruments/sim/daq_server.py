@@ -39,7 +39,7 @@ import numpy as np
 from nidaqmx._stubs import nidaqmx_pb2 as pb
 from session_pb2 import Session
 
-from harness.config import DaqConfig
+from instruments.daq.settings import DaqSettings
 from instruments.sim.daq_device import (
     ATTR_NOT_SUPPORTED,
     DRIVER_VERSION,
@@ -97,7 +97,7 @@ def encode_read_f64(values: np.ndarray, samps_per_chan_read: int) -> bytes:
     little-endian float64; field 3 ``samps_per_chan_read`` (int32): tag 0x18, varint.
     """
     raw = np.ascontiguousarray(values, dtype="<f8")
-    parts = [b"\x12", _varint(raw.nbytes), raw.data]
+    parts: list[bytes | memoryview] = [b"\x12", _varint(raw.nbytes), raw.data]
     if samps_per_chan_read:
         parts += [b"\x18", _varint(samps_per_chan_read)]
     return b"".join(parts)
@@ -117,7 +117,7 @@ class SimDaqServer:
     def __init__(
         self,
         world: World,
-        config: DaqConfig,
+        config: DaqSettings,
         *,
         fast_encoding: bool = True,
         max_workers: int = 8,
@@ -240,7 +240,7 @@ class SimDaqServer:
 
     @staticmethod
     def _attr(request: Any) -> int:
-        return request.attribute_raw or request.attribute
+        return int(request.attribute_raw or request.attribute)
 
     # ------------------------------------------------------------ system / tasks
     def rpc_GetSystemInfoAttributeUInt32(self, r: Any) -> Any:

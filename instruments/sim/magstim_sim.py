@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.config import StimulatorConfig
 from instruments.sim.stim_common import DeviceCore, LinkFaults
 from instruments.sim.world import World
 from instruments.stimulator import magstim_codec as mc
+from instruments.stimulator.settings import StimulatorSettings
 
 PARTIAL_FRAME_TIMEOUT_S = 0.2  # wall s: an incomplete command is dropped after this
 
@@ -28,7 +28,7 @@ class MagstimDevice:
     crc_index = -1
 
     def __init__(
-        self, world: World, config: StimulatorConfig, send: Callable[[bytes, bool], None]
+        self, world: World, config: StimulatorSettings, send: Callable[[bytes, bool], None]
     ) -> None:
         self.core = DeviceCore(world, config)
         self.world = world

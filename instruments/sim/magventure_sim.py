@@ -16,10 +16,10 @@ import re
 import struct
 from collections.abc import Callable
 
-from harness.config import StimulatorConfig
 from instruments.sim.stim_common import DeviceCore, LinkFaults
 from instruments.sim.world import World
 from instruments.stimulator import magventure_codec as mv
+from instruments.stimulator.settings import StimulatorSettings
 
 PARTIAL_FRAME_TIMEOUT_S = 0.2  # wall s
 
@@ -43,7 +43,7 @@ class MagVentureDevice:
     crc_index = -2
 
     def __init__(
-        self, world: World, config: StimulatorConfig, send: Callable[[bytes, bool], None]
+        self, world: World, config: StimulatorSettings, send: Callable[[bytes, bool], None]
     ) -> None:
         self.core = DeviceCore(world, config)
         self.core.on_disarm = lambda reason: self._volunteer(self._status_frame())
@@ -211,7 +211,7 @@ class MagVentureDevice:
         wave = mv.WAVEFORMS[wave_i]
         if wave not in self.world.sim.stimulator.waveforms:
             return None, []
-        self.world.set_waveform(wave)  # type: ignore[arg-type]
+        self.world.set_waveform(wave)
         self.mode = mv.MODES[mode_i]
         self.ipi_ms = ipi10 / 10.0
         self.ratio = ratio100 / 100.0

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from harness.config import Topology
+from instruments.settings import Topology
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.config import ScopeChannel, ScopeConfig
+from instruments.scope.settings import ScopeChannel, ScopeSettings
 from instruments.sim.world import PulseEvent, World
 
 ADC_FULL_SCALE_DIV = 8.0
@@ -153,7 +153,9 @@ def _nr3(v: float) -> str:
 
 
 def _split_units(text: str) -> list[str]:
-    out, cur, quoted = [], [], False
+    out: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -202,7 +204,7 @@ class _State:
 class ScopeEngine:
     """Instrument state and SCPI handling of one simulated scope on ``world``."""
 
-    def __init__(self, world: World, config: ScopeConfig) -> None:
+    def __init__(self, world: World, config: ScopeSettings) -> None:
         self.world = world
         self.config = config
         self.dialect = config.driver
@@ -244,7 +246,8 @@ class ScopeEngine:
             if ("q" if query else "s") not in cmd.modes:
                 raise ScpiFault(-113, unit)
             sfx = [int(g) if g else 1 for g in m.groups()]
-            return cmd.handler(sfx, arg, query)
+            reply: str | Block | None = cmd.handler(sfx, arg, query)
+            return reply
         raise ScpiFault(-113, unit)
 
     def push_error(self, code: int, text: str) -> None:
@@ -595,7 +598,10 @@ class ScopeEngine:
         probe = self.probes.get(n)
         if probe is None:
             return np.zeros(size)
-        return sig[probe.quantity] * (probe.volts_per_unit * self.st.channels[n].probe)
+        return np.asarray(
+            sig[probe.quantity] * (probe.volts_per_unit * self.st.channels[n].probe),
+            dtype=np.float64,
+        )
 
     def _trigger_time(self, event: PulseEvent) -> float | None:
         """Seconds after the discharge when the trigger source crosses its level (None: never)."""
@@ -707,7 +713,8 @@ class ScopeEngine:
     @staticmethod
     def _bytes8(codes: npt.NDArray[np.int16]) -> npt.NDArray[np.int32]:
         """16-bit codes rounded to 8 bits (−128..127; the rails stay rails)."""
-        return np.clip((codes.astype(np.int32) + 128) >> 8, -128, 127)
+        out: npt.NDArray[np.int32] = np.clip((codes.astype(np.int32) + 128) >> 8, -128, 127)
+        return out
 
     def _ks_preamble(self) -> str:
         st = self.st

@@ -24,7 +24,7 @@ import logging
 import socket
 import threading
 
-from harness.config import ScopeConfig
+from instruments.scope.settings import ScopeSettings
 from instruments.sim.scope_engine import Block, ScopeEngine
 from instruments.sim.world import World
 
@@ -35,7 +35,7 @@ class SimScopeServer:
     """Serve one simulated scope of ``world`` on 127.0.0.1 (``port`` 0 = any free port)."""
 
     def __init__(
-        self, world: World, config: ScopeConfig, host: str = "127.0.0.1", port: int = 0
+        self, world: World, config: ScopeSettings, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         self.world = world
         self.config = config

@@ -7,7 +7,8 @@ arming takes ``arming_time_s`` (armed but not ready until then), pulses are
 scheduled at exact world times ``t0 + k/rate`` and fired with ``at=`` so
 timing analysis is exact, and the unit disarms itself after
 ``armed_timeout_s`` armed without firing and above the coil temperature
-cutoff. Rate limits come from the bench's spec file (``[limits]``).
+cutoff. Rate limits are the model's documented ones
+(:mod:`instruments.stimulator.models`), as the real unit applies its own.
 
 :class:`LinkFaults` applies the ``[sim.faults]`` serial knobs, read live.
 """
@@ -20,24 +21,20 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.config import SafetyLimits, SimStimulator, StimulatorConfig, load_spec
+from instruments.sim.settings import SimStimulator
 from instruments.sim.world import World
+from instruments.stimulator.models import DeviceModel, device_model
+from instruments.stimulator.settings import StimulatorSettings
 
 log = logging.getLogger(__name__)
 
 READY_CHARGE_FRACTION = 0.995  # capacitor within 0.5 % of its target counts as charged
 
 
-def spec_limits(world: World) -> SafetyLimits:
-    """The spec's limits for the simulated device, defaults when the bench names no spec."""
-    path = world.bench.spec_path()
-    if path is None:
-        return SafetyLimits()
-    try:
-        return load_spec(path).limits
-    except Exception as exc:  # a broken spec must not stop the simulator
-        log.warning("simulated stimulator: spec %s unusable (%s); default limits", path, exc)
-        return SafetyLimits()
+def model_limits(config: StimulatorSettings) -> DeviceModel:
+    """The documented limits of the simulated model; a generic device when nobody described it."""
+    known = device_model(config.model)
+    return known if known is not None else DeviceModel(name=config.model, driver=config.driver)
 
 
 @dataclass(frozen=True)
@@ -52,10 +49,10 @@ class Scheduled:
 class DeviceCore:
     """Protocol-neutral stimulator behaviour on the world clock."""
 
-    def __init__(self, world: World, config: StimulatorConfig) -> None:
+    def __init__(self, world: World, config: StimulatorSettings) -> None:
         self.world = world
         self.config = config
-        self.limits = spec_limits(world)
+        self.limits = model_limits(config)
         self.arm_ready_at: float | None = None
         self.settle_until = 0.0
         self.schedule: deque[Scheduled] = deque()
@@ -253,4 +250,4 @@ class LinkFaults:
 
     @property
     def reply_delay_s(self) -> float:
-        return self.world.faults.reply_delay_ms / 1000.0
+        return float(self.world.faults.reply_delay_ms) / 1000.0

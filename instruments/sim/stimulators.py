@@ -24,8 +24,8 @@ import tty
 from collections import deque
 from typing import Protocol
 
-from harness.config import StimulatorConfig
 from instruments.sim.world import World
+from instruments.stimulator.settings import StimulatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ TICK_S = 0.01  # wall s between watchdog checks when nothing else happens
 class SimDevice(Protocol):
     """A protocol front driven by the server thread."""
 
-    faults: object
+    @property
+    def faults(self) -> object: ...
 
     def receive(self, data: bytes, wall_now: float) -> None: ...
 
@@ -47,7 +48,7 @@ class SimDevice(Protocol):
 class SimStimulatorServer:
     """One simulated stimulator of ``config.driver`` on a pty; a SimBench front-end."""
 
-    def __init__(self, world: World, config: StimulatorConfig) -> None:
+    def __init__(self, world: World, config: StimulatorSettings) -> None:
         self.world = world
         self.config = config
         self._out: deque[tuple[float, bytes]] = deque()

@@ -12,6 +12,7 @@ voltages in V, currents in A, dI/dt in A/s, E-field in V/m, temperatures in °C.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable
@@ -22,11 +23,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.config import BenchConfig, ConfigError, SimConfig, Topology
+from instruments.settings import ConfigError, Topology
 from instruments.sim.clock import WorldClock
 from instruments.sim.rlc import Circuit, current_and_didt, summarise
+from instruments.sim.settings import SimBenchSettings, SimSettings
 
 FloatArray = npt.NDArray[np.float64]
+log = logging.getLogger(__name__)
 
 BLEED_TAU_S = 0.5  # disarmed: capacitor bleeds to 0 through its dump resistor
 DUMP_TAU_S = 0.05  # lowering power while armed: excess charge dumped
@@ -90,11 +93,11 @@ class StimulatorState:
 class World:
     """The physical state of the simulated bench and its clock."""
 
-    def __init__(self, bench: BenchConfig) -> None:
+    def __init__(self, bench: SimBenchSettings) -> None:
         if bench.sim is None:
             raise ValueError(f"{bench.source or 'bench'}: no [sim] table: not a simulated bench")
         self.bench = bench
-        self.sim: SimConfig = bench.sim
+        self.sim: SimSettings = bench.sim
         start = datetime.fromisoformat(self.sim.start_time) if self.sim.start_time else None
         self.clock = WorldClock(self.sim.speed, start)
         self.rng = np.random.default_rng(self.sim.seed)
@@ -114,6 +117,7 @@ class World:
         self.pulses: list[PulseEvent] = []
         self.lock = threading.RLock()
         self._subscribers: list[Callable[[PulseEvent], None]] = []
+        self._state_listeners: list[Callable[[str], None]] = []
         self._fires = 0
         th = self.sim.thermal
         self._temp_C = th.ambient_C
@@ -141,7 +145,7 @@ class World:
     def v0_for(self, percent: float) -> float:
         """Capacitor voltage (V) the device charges to at ``percent`` %MSO (faults applied)."""
         f = self.faults
-        return (
+        return float(
             self.sim.stimulator.vmax_V
             * percent
             / 100.0
@@ -195,16 +199,31 @@ class World:
             self.state.armed_since = now
             self.state.disarm_reason = ""
             self._cap_to(now, "charge", self.v0_for(self.state.intensity_percent))
+        self._tell("armed")
 
     def disarm(self, reason: str = "command") -> None:
         """Disarm: the capacitor bleeds to zero. ``reason`` is kept for tests and logs."""
         with self.lock:
             now = self.clock.now()
-            if self.state.armed:
+            was_armed = self.state.armed
+            if was_armed:
                 self.state.disarm_reason = reason
             self.state.armed = False
             self.state.armed_since = None
             self._cap_to(now, "bleed", 0.0)
+        if was_armed:
+            self._tell(f"disarmed ({reason})")
+
+    def on_state(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener("armed")`` / ``listener("disarmed (<reason>)")`` on every change."""
+        self._state_listeners.append(listener)
+
+    def _tell(self, what: str) -> None:
+        for listener in list(self._state_listeners):
+            try:
+                listener(what)
+            except Exception:  # a listener must never change what the device does
+                log.exception("world state listener failed")
 
     @property
     def armed(self) -> bool:
@@ -273,7 +292,7 @@ class World:
 
     # ----------------------------------------------------------- thermal
     def _tau(self) -> float:
-        return self.sim.thermal.cooling_tau_s / (1.0 - self.faults.coil_cooling_degraded)
+        return float(self.sim.thermal.cooling_tau_s / (1.0 - self.faults.coil_cooling_degraded))
 
     def _temp_at(self, t: float) -> float:
         amb = self.sim.thermal.ambient_C
@@ -394,7 +413,7 @@ class World:
         return out
 
 
-def world_from_bench(bench: BenchConfig, **fault_overrides: Any) -> World:
+def world_from_bench(bench: SimBenchSettings, **fault_overrides: Any) -> World:
     """A world for ``bench`` with some fault knobs overridden (tests)."""
     world = World(bench)
     if fault_overrides:

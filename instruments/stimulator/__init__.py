@@ -1,17 +1,17 @@
 """Stimulator drivers (Magstim, MagVenture) behind one small interface.
 
-``open_stimulator(bench.stimulator)`` opens the serial resource named in the
-bench file through pyvisa (``@py`` backend), takes control of the device and
-returns a :class:`~instruments.stimulator.base.Stimulator`. On the simulated
-bench pass ``clock_speed=bench.sim.speed`` so documented device waits are
-scaled to the world clock.
+``open_stimulator(StimulatorSettings(driver=..., resource=..., model=...))``
+opens the serial resource through pyvisa (``@py`` backend), takes control of
+the device and returns a :class:`~instruments.stimulator.base.Stimulator`
+(a context manager: leaving the block disarms and releases the unit). On a
+simulated unit pass ``clock_speed`` (the world clock's speed) so documented
+device waits are scaled to it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.config import StimulatorConfig
 from instruments.stimulator.base import (
     BadCrc,
     ConnectionLost,
@@ -26,7 +26,12 @@ from instruments.stimulator.base import (
     StimulatorError,
     Train,
 )
+from instruments.stimulator.settings import StimulatorSettings
 from instruments.stimulator.transport import ExpectedProtocol, Transport, VisaTransport
+
+if TYPE_CHECKING:  # each driver is imported only when it is opened
+    from instruments.stimulator.magstim import MagstimStimulator
+    from instruments.stimulator.magventure import MagVentureStimulator
 
 __all__ = [
     "BadCrc",
@@ -41,6 +46,7 @@ __all__ = [
     "Status",
     "Stimulator",
     "StimulatorError",
+    "StimulatorSettings",
     "Train",
     "Transport",
     "VisaTransport",
@@ -49,7 +55,7 @@ __all__ = [
 
 
 def open_stimulator(
-    config: StimulatorConfig,
+    config: StimulatorSettings,
     rm: Any | None = None,
     *,
     clock_speed: float = 1.0,
@@ -63,10 +69,13 @@ def open_stimulator(
     if config.driver == "magstim":
         from instruments.stimulator.magstim import BAUD_RATE, MagstimStimulator
 
-        cls: type[Any] = MagstimStimulator
+        cls: type[MagstimStimulator] | type[MagVentureStimulator] = MagstimStimulator
         baud = BAUD_RATE
     elif config.driver == "magventure":
-        from instruments.stimulator.magventure import BAUD_RATE, MagVentureStimulator
+        from instruments.stimulator.magventure import (
+            BAUD_RATE,
+            MagVentureStimulator,
+        )
 
         cls = MagVentureStimulator
         baud = BAUD_RATE

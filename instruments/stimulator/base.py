@@ -15,13 +15,19 @@ converts every documented device wait to wall time by dividing by it
 from __future__ import annotations
 
 import abc
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Literal
 
-from harness.config import StimulatorConfig, Topology
+from instruments import activity
 from instruments.closeable import Closeable
+from instruments.settings import Topology
+from instruments.stimulator.settings import StimulatorSettings
+
+log = logging.getLogger(__name__)
 
 
 def hexdump(data: bytes) -> str:
@@ -197,7 +203,7 @@ class Stimulator(Closeable):
     #: intensity channels the model has
     channels: tuple[str, ...] = ("A",)
 
-    def __init__(self, config: StimulatorConfig, *, clock_speed: float = 1.0) -> None:
+    def __init__(self, config: StimulatorSettings, *, clock_speed: float = 1.0) -> None:
         if clock_speed <= 0:
             raise ValueError(f"clock_speed must be > 0, got {clock_speed}")
         self.config = config
@@ -222,8 +228,10 @@ class Stimulator(Closeable):
 
     def sleep(self, device_s: float) -> None:
         """Wait ``device_s`` seconds of device time (only where the device reports nothing)."""
-        if device_s > 0:
-            time.sleep(self.wall(device_s))
+        end = time.monotonic() + self.wall(device_s)
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.25))  # slices: a watchdog sees a wait, not a hang
+            activity.beat()
 
     def wait_for(
         self,
@@ -249,6 +257,7 @@ class Stimulator(Closeable):
                     resource=self.resource,
                 )
             time.sleep(max(self.wall(poll_device_s), min_poll_wall_s))
+            activity.beat()
 
     # -- the interface
     @abc.abstractmethod
@@ -312,3 +321,17 @@ class Stimulator(Closeable):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the port (does not disarm: that is the safety layer's job)."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leaving a ``with`` block disarms the unit, then releases the port, whatever happened."""
+        try:
+            self.disarm()
+        except Exception:  # the port still gets released; the unit's own watchdog disarms
+            log.warning("%s: disarm on leaving the with-block failed", self.name, exc_info=True)
+        finally:
+            self.close()

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from harness.config import StimulatorConfig, Topology
+from instruments.settings import Topology
 from instruments.stimulator import magstim_codec as mc
 from instruments.stimulator.base import (
     DeviceRejected,
@@ -33,6 +33,7 @@ from instruments.stimulator.base import (
     StimulatorError,
     Train,
 )
+from instruments.stimulator.settings import StimulatorSettings
 from instruments.stimulator.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class MagstimStimulator(Stimulator):
 
     def __init__(
         self,
-        config: StimulatorConfig,
+        config: StimulatorSettings,
         transport: Transport,
         *,
         clock_speed: float = 1.0,

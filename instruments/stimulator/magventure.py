@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from harness.config import StimulatorConfig, Topology
+from instruments.settings import Topology
 from instruments.stimulator import magventure_codec as mv
 from instruments.stimulator.base import (
     DeviceRejected,
@@ -31,6 +31,7 @@ from instruments.stimulator.base import (
     StimulatorError,
     Train,
 )
+from instruments.stimulator.settings import StimulatorSettings
 from instruments.stimulator.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class MagVentureStimulator(Stimulator):
 
     def __init__(
         self,
-        config: StimulatorConfig,
+        config: StimulatorSettings,
         transport: Transport,
         *,
         clock_speed: float = 1.0,

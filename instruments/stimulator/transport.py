@@ -12,6 +12,7 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
+from instruments import activity
 from instruments.stimulator.base import ConnectionLost, hexdump
 
 
@@ -49,7 +50,7 @@ class VisaTransport:
         self._rm = rm if rm is not None else pyvisa.ResourceManager("@py")
         self._timeout_error = constants.StatusCode.error_timeout
         try:
-            inst = self._rm.open_resource(resource, baud_rate=baud_rate)
+            inst: Any = self._rm.open_resource(resource, baud_rate=baud_rate)
             # binary frames: never stop a read at a termination character
             inst.read_termination = None
             inst.write_termination = None
@@ -58,7 +59,7 @@ class VisaTransport:
             if self._owns_rm:
                 self._rm.close()
             raise ConnectionLost(f"cannot open serial port: {exc}", resource=resource) from exc
-        self._inst = inst
+        self._inst = inst  # a pyvisa SerialInstrument
         self._timeout_ms: float | None = None
 
     def _set_timeout(self, seconds: float) -> None:
@@ -96,6 +97,8 @@ class VisaTransport:
                     f"read failed: {exc}", resource=self.resource, received=bytes(buf)
                 ) from exc
             buf.extend(chunk)
+        if len(buf) == n:
+            activity.beat()
         return bytes(buf)
 
     def read_available(self) -> bytes:

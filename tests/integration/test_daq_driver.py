@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from daq_sim import fire_train, sim_bench  # shared set-up (conftest puts this folder on sys.path)
 
-from harness.config import DaqConfig
+from harness.config import DaqSettings
 from instruments.daq import (
     DaqChannelInvalid,
     DaqDeviceMissing,
@@ -42,7 +42,7 @@ def world() -> World:
 
 
 @pytest.fixture
-def live(world: World) -> Iterator[DaqConfig]:
+def live(world: World) -> Iterator[DaqSettings]:
     cfg = world.bench.daq
     assert cfg is not None
     with SimDaqServer(world, cfg) as srv:
@@ -50,7 +50,7 @@ def live(world: World) -> Iterator[DaqConfig]:
 
 
 @pytest.fixture
-def daq(live: DaqConfig) -> Iterator[NidaqmxDaq]:
+def daq(live: DaqSettings) -> Iterator[NidaqmxDaq]:
     d = open_daq(live)
     assert isinstance(d, NidaqmxDaq)
     yield d

@@ -68,8 +68,20 @@ def test_failed_limit_reads_like_a_bench_report(tmp_path: Path) -> None:
     assert by_name["peak dI/dt at 60 %MSO"]["stimulator_serial"] == "SIM-R2-0001"
     assert by_name["peak dI/dt at 60 %MSO"]["station"] == "sim-1"
     # and in the JUnit XML as properties
-    props = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")}
-    assert props["peak dI/dt at 60 %MSO"] == "88.1 A/µs [fail]"
+    root = ET.parse(junit).getroot()
+    case = next(root.iter("testcase"))
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    name = "peak dI/dt at 60 %MSO"
+    assert props[f"{name}.value"] == "88.1" and props[f"{name}.unit"] == "A/µs"
+    assert float(props[f"{name}.low"]) == pytest.approx(93.2 - 4.7)
+    assert float(props[f"{name}.high"]) == pytest.approx(93.2 + 4.7)
+    assert props[f"{name}.verdict"] == "fail"
+    suite = next(root.iter("testsuite")).find("properties")
+    assert suite is not None
+    suite_props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert suite_props["tmsbench.stimulator_serial"] == "SIM-R2-0001"
+    assert suite_props["tmsbench.station"] == "sim-1"
+    assert suite_props["tmsbench.run_id"]
 
 
 def test_html_report_renders_in_chromium(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 
+from harness.cli import record as commands
 from harness.limits import Limits, Measurement, Verdict
-from harness.record import commands
 from harness.record.forwarder import Backoff, Forwarder
 from harness.record.journal import Journal
 from harness.record.records import CalibrationRecord, RunInfo

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from stim_sim import sim_stimulator, wait_until  # shared set-up (this folder is on sys.path)
 
 from harness.config import load_spec
 from harness.safety import CoilOverTemperature, LimitExceeded, armed
-from instruments.sim.stim_testing import sim_stimulator, wait_until
 from instruments.stimulator import Train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,11 +31,11 @@ pytestmark = pytest.mark.integration
 
 SCRIPT = """
 import sys, time
-from harness.config import SafetyLimits, StimulatorConfig
+from harness.config import SafetyLimits, StimulatorSettings
 from harness.safety import armed
 from instruments.stimulator import open_stimulator
 
-config = StimulatorConfig.model_validate_json(sys.argv[1])
+config = StimulatorSettings.model_validate_json(sys.argv[1])
 stim = open_stimulator(config, clock_speed=float(sys.argv[2]))
 try:
     with armed(stim, SafetyLimits(), intensity_percent=40):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import pyvisa
 
-from harness.config import BenchConfig, ScopeConfig, load_bench
+from harness.config import BenchConfig, ScopeSettings, load_bench
 from instruments.scope import (
     ClippedCapture,
     Scope,
@@ -60,7 +60,7 @@ def sim(request: pytest.FixtureRequest) -> Iterator[SimBench]:
     bench.stop()
 
 
-def live_scope(sim: SimBench, **update: object) -> ScopeConfig:
+def live_scope(sim: SimBench, **update: object) -> ScopeSettings:
     assert sim.live.scope is not None
     return sim.live.scope.model_copy(update=update)
 
@@ -256,7 +256,7 @@ def test_bad_setting_is_reported(sim: SimBench, scope: Scope) -> None:
 
 
 def test_nothing_to_open_raises_connection_lost(rm: pyvisa.ResourceManager) -> None:
-    cfg = ScopeConfig(
+    cfg = ScopeSettings(
         driver="keysight",
         resource="TCPIP::127.0.0.1::9::SOCKET",
         timeout_ms=500,

@@ -9,10 +9,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from stim_sim import (  # shared set-up (this folder is on sys.path)
+    SimStim,
+    sim_stimulator,
+    wait_until,
+)
 
 from harness.config import SafetyLimits, load_spec
 from harness.safety import DisarmFailed, armed
-from instruments.sim.stim_testing import SimStim, sim_stimulator, wait_until
 from instruments.stimulator import BadCrc, MalformedReply, ReplyTimeout, StimulatorError
 
 ROOT = Path(__file__).resolve().parents[2]

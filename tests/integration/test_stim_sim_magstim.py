@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from stim_sim import sim_stimulator, wait_until  # shared set-up (this folder is on sys.path)
 
 from harness.config import load_spec
 from harness.safety import armed
-from instruments.sim.stim_testing import sim_stimulator, wait_until
 from instruments.stimulator import DeviceRejected, Train
 from instruments.stimulator import magstim_codec as mc
 from instruments.stimulator.magstim import MagstimStimulator

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from stim_sim import sim_stimulator, wait_until  # shared set-up (this folder is on sys.path)
 
-from instruments.sim.stim_testing import sim_stimulator, wait_until
 from instruments.stimulator import ReplyTimeout
 from instruments.stimulator import magventure_codec as mv
 from instruments.stimulator.magventure import MagVentureStimulator

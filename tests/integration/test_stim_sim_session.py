@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from stim_sim import sim_stimulator  # shared set-up (this folder is on sys.path)
 
 from harness.config import load_spec
 from harness.safety import armed
-from instruments.sim.stim_testing import sim_stimulator
 from instruments.stimulator import Train
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -106,7 +106,7 @@ quantity = "efield"
 volts_per_unit = 0.01
 """
     )
-    with pytest.raises(ConfigError, match=r"scope: Value error, two probes on the same"):
+    with pytest.raises(ConfigError, match=r"scope: two probes on the same"):
         load_bench(write(tmp_path, text))
 
 
@@ -134,7 +134,7 @@ def test_spec_tolerance_needs_a_band(tmp_path: Path) -> None:
             "didt_tolerance = { marginal = 0.6 }",
         )
     )
-    with pytest.raises(ConfigError, match=r"output.didt_tolerance: Value error, a tolerance needs"):
+    with pytest.raises(ConfigError, match=r"output.didt_tolerance: a tolerance needs"):
         load_spec(write(tmp_path, text, "spec.toml"))
 
 

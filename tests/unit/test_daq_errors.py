@@ -7,7 +7,7 @@ import nidaqmx.errors as nierr
 import numpy as np
 import pytest
 
-from harness.config import DaqChannel, DaqConfig
+from harness.config import DaqChannel, DaqSettings
 from instruments.daq import (
     DaqChannelInvalid,
     DaqDeviceMissing,
@@ -23,7 +23,7 @@ from instruments.daq import (
 from instruments.daq.base import AnalogRecord
 from instruments.daq.nidaq import NidaqmxDaq, _epoch_ns
 
-CONFIG = DaqConfig(
+CONFIG = DaqSettings(
     device="Dev7",
     channels={
         "hv": DaqChannel(physical="Dev7/ai0", kind="ai_voltage", scale=200.0),

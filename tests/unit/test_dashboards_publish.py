@@ -22,7 +22,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout's dashboards/
 
 from dashboards import build, datasource, publish
-from harness import cli, dashboards_cmd
+from harness import cli
+from harness.cli import dashboards as dashboards_cmd
 
 TOKEN = "glsa_test-token-0123456789"
 DASHBOARD_UIDS = sorted(m.UID for m in build.MODULES)

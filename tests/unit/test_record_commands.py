@@ -7,8 +7,8 @@ import csv
 
 import pytest
 
+from harness.cli import record as commands
 from harness.limits import Limits, Measurement, Verdict
-from harness.record import commands
 from harness.record.export import parse_time
 from harness.record.journal import Journal
 from harness.record.records import CalibrationRecord

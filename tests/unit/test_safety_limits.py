@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.config import RateLimit, SafetyLimits, StimulatorConfig
+from harness.config import RateLimit, SafetyLimits, StimulatorSettings
 from harness.safety import (
     CoilOverTemperature,
     DisarmFailed,
@@ -40,7 +40,7 @@ RAPID2 = SafetyLimits(
     min_intertrain_interval_s=0.5,
     coil_temperature_max_C=40,
 )
-CONFIG = StimulatorConfig(driver="magstim", resource="fake", model="rapid2", serial="S1")
+CONFIG = StimulatorSettings(driver="magstim", resource="fake", model="rapid2", serial="S1")
 
 
 class FakeStimulator(Stimulator):

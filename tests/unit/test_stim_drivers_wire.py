@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import StimulatorConfig
+from harness.config import StimulatorSettings
 from instruments.stimulator import (
     DeviceRejected,
     ExpectedProtocol,
@@ -26,8 +26,8 @@ ARMED = mc.ARMED | mc.COIL_PRESENT | mc.REMOTE  # 0x8A
 READY = ARMED | mc.READY  # 0x8E
 
 
-def magstim(model: str = "rapid2", version: int = 9) -> StimulatorConfig:
-    return StimulatorConfig(
+def magstim(model: str = "rapid2", version: int = 9) -> StimulatorSettings:
+    return StimulatorSettings(
         driver="magstim",
         resource="ASRL/dev/fake::INSTR",
         model=model,
@@ -192,8 +192,8 @@ def test_magstim_refuses_fractional_power_without_sending() -> None:
 # ---------------------------------------------------------------- MagVenture
 
 
-def magventure() -> StimulatorConfig:
-    return StimulatorConfig(
+def magventure() -> StimulatorSettings:
+    return StimulatorSettings(
         driver="magventure", resource="ASRL/dev/fake::INSTR", model="magpro-x100", serial="7"
     )
 

@@ -7,7 +7,7 @@ from contextlib import suppress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.config import StimulatorConfig
+from harness.config import StimulatorSettings
 from instruments.stimulator import StimulatorError
 from instruments.stimulator import magstim_codec as mc
 from instruments.stimulator import magventure_codec as mv
@@ -98,8 +98,8 @@ class JunkPort:
         pass
 
 
-def _config(driver: str, model: str) -> StimulatorConfig:
-    return StimulatorConfig(
+def _config(driver: str, model: str) -> StimulatorSettings:
+    return StimulatorSettings(
         driver=driver, resource=JunkPort.resource, model=model, serial="F1", timeout_ms=1
     )
 

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.cli.args import positive_float, positive_int
+
 DEFAULT_JOURNAL = "results/journal.sqlite"
 DEFAULT_OUT = "results/drift"
 SYNC_TIMEOUT_S = 60.0  # forwarding after --record
@@ -215,6 +217,7 @@ def cmd_demo_history(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     levels = [float(x) for x in args.levels.split(",")] if args.levels else None
+    optional: dict[str, Any] = {"levels": levels} if levels else {}
     hist = demo_history(
         devices=args.devices,
         days=args.days,
@@ -225,14 +228,14 @@ def cmd_demo_history(args: argparse.Namespace) -> int:
         seed=args.seed,
         sim_speed=args.sim_speed,
         pulses_per_level=args.pulses_per_level,
-        **({"levels": levels} if levels else {}),
+        **optional,
     )
     n = sum(len(h.verdicts) for h in hist)
     print(f"{n} calibration checks on {len(hist)} devices in {time.monotonic() - t0:.1f} s")
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``tmsbench drift`` and ``tmsbench demo-history``."""
     p = sub.add_parser("drift", help="calibration drift per device: trend, chart, crossing date")
     p.add_argument("--serial", help="one stimulator serial (default: every device)")
@@ -258,15 +261,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("demo-history",
                        help="months of real calibration checks on aging simulated devices")
-    p.add_argument("--devices", type=int, default=5, help="how many devices (5)")
-    p.add_argument("--days", type=float, default=180.0, help="length of the history (180)")
-    p.add_argument("--every-days", type=float, default=7.0, help="days between checks (7)")
+    p.add_argument("--devices", type=positive_int, default=5, help="how many devices (5)")
+    p.add_argument("--days", type=positive_float, default=180.0, help="length of the history (180)")
+    p.add_argument("--every-days", type=positive_float, default=7.0, help="days between checks (7)")
     p.add_argument("--journal", metavar="PATH", help="journal file (default: the bench file's)")
     p.add_argument("--bench", metavar="FILE", help="a simulated bench file (default sim.toml)")
     p.add_argument("--results", default="results", help="folder for the certificates")
     p.add_argument("--seed", type=int, default=1, help="aging laws and noise (1)")
-    p.add_argument("--sim-speed", type=float, default=200.0,
+    p.add_argument("--sim-speed", type=positive_float, default=200.0,
                    help="world seconds per wall second (200)")
     p.add_argument("--levels", help="calibration levels in %%MSO (default 20,40,60,80,100)")
-    p.add_argument("--pulses-per-level", type=int, default=1, help="(1)")
+    p.add_argument("--pulses-per-level", type=positive_int, default=1, help="(1)")
     p.set_defaults(func=cmd_demo_history)

@@ -6,10 +6,11 @@ import argparse
 import json
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from harness.config import load_bench
+from harness.config import LIVE_HEADER, as_bench, load_bench, write_bench
 
 DEFAULT_BENCH = Path(__file__).resolve().parents[2] / "benches" / "sim.toml"
 
@@ -45,22 +46,33 @@ def run(args: argparse.Namespace) -> int:
     from instruments.sim.bench import SimBench
 
     stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def _stop(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    out = Path(args.write_bench).parent if args.write_bench else Path("results")
-    with SimBench(load_bench(bench_path), out_dir=out) as sim:
-        live = sim.bench_file
-        if args.write_bench and live is not None and Path(args.write_bench) != live:
-            live = sim.write_bench(Path(args.write_bench))
-        print(f"simulated bench running; live bench file: {live}", flush=True)
-        for name, fe in sim.front_ends.items():
-            print(f"  {name}: {type(fe).__name__}", flush=True)
+        signal.signal(sig, _stop)
+    out = Path(args.write_bench) if args.write_bench else Path("results") / "sim-live.toml"
+    with SimBench(load_bench(bench_path)) as sim:
+        # the device's own arming state, as it changes: what safety checks read from outside
+        sim.world.on_state(lambda what: print(f"{time.time():.3f} stimulator {what}", flush=True))
+        live = as_bench(sim.live)
+        written = write_bench(live, out, LIVE_HEADER, served=True)
+        print(f"simulated bench running; live bench file: {written}", flush=True)
+        print(f"  stimulator: {live.stimulator.resource}", flush=True)
+        if live.scope is not None:
+            print(f"  scope:      {live.scope.resource}", flush=True)
+        if live.daq is not None:
+            print(f"  daq:        {live.daq.device} on NI gRPC {live.daq.grpc}", flush=True)
+        print(f"run: pytest tests/bench --bench {written}", flush=True)
         stop.wait()
     print("simulated bench stopped; stimulator disarmed", flush=True)
-    return 0
+    return 128 + stopped_by[0] if stopped_by else 0  # shell convention: 130 Ctrl-C, 143 SIGTERM
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``tmsbench sim`` to the command line."""
     p = sub.add_parser("sim", help="run the simulated bench (or --describe its world)")
     p.add_argument("--bench", default=str(DEFAULT_BENCH), help="bench file with a [sim] table")

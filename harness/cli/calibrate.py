@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness.cli.args import positive_float
+
+ROOT = Path(__file__).resolve().parents[2]
 CALIBRATION_TESTS = ROOT / "tests" / "bench" / "test_calibration.py"
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     return int(pytest.main(argv))
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``tmsbench calibrate``."""
     p = sub.add_parser("calibrate", help="calibration check and certificate for one serial")
     p.add_argument("--serial", required=True, help="serial number of the stimulator under test")
@@ -40,5 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--journal", help="journal file (default: the bench file's)")
     p.add_argument("--results", default="results", help="folder for reports and certificates")
     p.add_argument("--junitxml", help="also write JUnit XML here")
-    p.add_argument("--sim-speed", type=float, help="simulated bench: world-clock speed factor")
+    p.add_argument(
+        "--sim-speed", type=positive_float, help="simulated bench: world-clock speed factor"
+    )
     p.set_defaults(func=run)

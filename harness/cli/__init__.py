@@ -15,21 +15,41 @@ from collections.abc import Sequence
 
 from harness.config import ConfigError
 
+EXIT_CODES = """exit codes:
+  0    done; every test or check passed
+  1    a test, check or calibration failed (or `dashboards build --check` found a change)
+  2    bad input: bench/spec file, argument or journal (one line says what), or a pytest
+       run interrupted by Ctrl-C (the stimulator is disarmed first)
+  130  `tmsbench sim` stopped by Ctrl-C (143: by SIGTERM); a pytest run on SIGTERM: 143"""
+
 _COMMAND_MODULES = (
-    "instruments.sim.commands",
-    "harness.record.commands",
-    "harness.calibrate_cmd",
-    "harness.drift_cmd",
-    "harness.dashboards_cmd",
+    "harness.cli.sim",
+    "harness.cli.record",
+    "harness.cli.calibrate",
+    "harness.cli.drift",
+    "harness.cli.dashboards",
 )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tmsbench")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every available subcommand registered."""
     parser = argparse.ArgumentParser(
-        prog="tmsbench", description="TMS stimulator test harness and data logger"
+        prog="tmsbench",
+        description="TMS stimulator test harness and data logger",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    parser.add_argument("--version", action="version", version=f"tmsbench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _COMMAND_MODULES:
         try:

@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL_ENV = "TMSBENCH_GRAFANA_URL"
 DEFAULT_TOKEN_ENV = "TMSBENCH_GRAFANA_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -86,7 +86,7 @@ def run_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``tmsbench dashboards build|push``."""
     p = sub.add_parser("dashboards", help="Grafana dashboards: generate and upload")
     cmds = p.add_subparsers(dest="dashboards_command", required=True, metavar="ACTION")

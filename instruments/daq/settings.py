@@ -1,0 +1,41 @@
+"""Settings of an NI DAQ driver: the device, where it is reached, and its channels."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from instruments.settings import Settings
+
+Positive = Annotated[float, Field(gt=0)]
+
+
+class DaqChannel(Settings):
+    """One DAQ channel: physical name, kind, and a linear scale to physical units."""
+
+    physical: str = Field(min_length=1, description="e.g. Dev1/ai0, Dev1/ctr0, Dev1/port0/line0")
+    kind: Literal["ai_voltage", "thermocouple", "counter", "di", "do"]
+    scale: float = Field(default=1.0, description="physical units per volt (e.g. HV divider ratio)")
+    units: str = "V"
+    min_val: float = -10.0
+    max_val: float = 10.0
+    thermocouple_type: Literal["B", "E", "J", "K", "N", "R", "S", "T"] = "K"
+
+    @model_validator(mode="after")
+    def _sane(self) -> DaqChannel:
+        """A zero scale would turn every reading into 0; an inverted range reads nothing."""
+        if self.scale == 0:
+            raise ValueError("scale: must not be 0 (physical units per volt)")
+        if self.min_val >= self.max_val:
+            raise ValueError(f"min_val {self.min_val} must be below max_val {self.max_val}")
+        return self
+
+
+class DaqSettings(Settings):
+    """An NI DAQ device, local (NI-DAQmx driver) or over NI gRPC device server."""
+
+    device: str = Field(min_length=1)
+    grpc: str | None = Field(default=None, description="host:port of an NI gRPC device server")
+    sample_rate_hz: Positive = 10_000.0
+    channels: dict[str, DaqChannel] = Field(default_factory=dict)

@@ -1,0 +1,112 @@
+"""Settings of the simulated bench: the instruments it serves and its world.
+
+:class:`SimBenchSettings` is everything the simulator needs: the driver-level
+settings of each instrument (the same models the drivers take) plus the coil
+and the ``[sim]`` world table. The harness's bench file extends it with the
+station's spec and result sinks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
+
+from instruments.coil import CoilSettings
+from instruments.daq.settings import DaqSettings
+from instruments.scope.settings import ScopeSettings
+from instruments.settings import Settings, Topology
+from instruments.stimulator.settings import StimulatorSettings
+
+Positive = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class SimStimulator(Settings):
+    """Electrical model of the simulated stimulator (the coil half is :class:`CoilSettings`)."""
+
+    capacitance_uF: Positive
+    vmax_V: Positive
+    waveforms: list[Topology] = Field(default=["biphasic"], min_length=1)
+    damping_resistance_mohm: Positive = 80.0  # monophasic freewheel resistor Rd
+    charger_power_W: Positive = 5000.0  # peak charger power; rate limits are the model's
+    arming_time_s: Annotated[float, Field(ge=0)] = 1.0
+    settle_up_s_per_percent: Annotated[float, Field(ge=0)] = 0.010
+    settle_down_s_per_percent: Annotated[float, Field(ge=0)] = 0.100
+    armed_timeout_s: Positive = 60.0
+    remote_timeout_s: Positive = 1.0
+    trigger_delay_us: Annotated[float, Field(ge=0)] = 0.0
+
+
+class SimThermal(Settings):
+    """Coil thermal model: lumped heat capacity cooling to ambient."""
+
+    ambient_C: float = 23.0
+    heat_capacity_J_per_K: Positive = 3000.0
+    cooling_tau_s: Positive = 600.0
+    coil_loss_fraction: Fraction = 0.6  # share of loop losses dissipated in the coil
+    cutoff_C: Positive = 40.0
+
+
+class SimFaults(Settings):
+    """Fault knobs of the simulated bench; all off by default."""
+
+    # physics (world)
+    capacitor_fade: Fraction = 0.0  # fractional output (V0) loss
+    charge_error: float = Field(default=0.0, ge=-0.5, le=0.5)  # fractional V0 error
+    inductance_shift: float = Field(default=0.0, ge=-0.5, le=2.0)  # fractional L change
+    missing_pulse_every: Annotated[int, Field(ge=0)] = 0  # every Nth fire gives no pulse
+    timing_jitter_us: Annotated[float, Field(ge=0)] = 0.0  # std of pulse timing error
+    thyristor_misfire: Fraction = 0.0  # probability a biphasic pulse is cut to half-sine
+    coil_cooling_degraded: Annotated[float, Field(ge=0, lt=1)] = 0.0  # fraction of cooling lost
+    probe_noise: Annotated[float, Field(ge=0)] = 0.0  # extra noise, fraction of signal peak
+    # stimulator serial link
+    serial_drop_after_n: Annotated[int, Field(ge=0)] = 0
+    reply_delay_ms: Annotated[float, Field(ge=0)] = 0.0
+    garbage_reply_every_n: Annotated[int, Field(ge=0)] = 0
+    bad_crc_every_n: Annotated[int, Field(ge=0)] = 0
+    # scope
+    scope_disconnect_after_n: Annotated[int, Field(ge=0)] = 0
+    scope_reply_delay_ms: Annotated[float, Field(ge=0)] = 0.0
+    scope_truncated_block_every_n: Annotated[int, Field(ge=0)] = 0
+    scope_no_trigger: bool = False
+    # DAQ
+    daq_read_timeout: bool = False
+    daq_device_missing: bool = False
+    thermocouple_open: bool = False
+
+
+class SimSettings(Settings):
+    """The simulated world: clock, noise, device model and faults."""
+
+    speed: Positive = 1.0  # world seconds per wall second
+    seed: int = 0
+    noise: Annotated[float, Field(ge=0)] = 0.002  # probe noise, fraction of signal peak
+    start_time: str | None = None  # ISO date the world clock starts at (default: now)
+    # the instruments are already served by a running `tmsbench sim` (its live bench file):
+    # a run must not build a second, unconnected world, only keep the clock speed
+    served: bool = False
+    stimulator: SimStimulator
+    thermal: SimThermal = SimThermal()
+    faults: SimFaults = SimFaults()
+
+
+class SimBenchSettings(Settings):
+    """The instruments a simulated bench serves, the coil on the stimulator, and the world."""
+
+    station: str = Field(default="sim", min_length=1)
+    stimulator: StimulatorSettings
+    coil: CoilSettings
+    scope: ScopeSettings | None = None
+    daq: DaqSettings | None = None
+    sim: SimSettings | None = None
+    source: str = Field(default="", exclude=True)  # file it was read from
+
+    def where(self) -> str:
+        """The file these settings came from, for error messages."""
+        return self.source or "bench"
+
+    def folder(self) -> Path:
+        """The folder relative paths in these settings are resolved against."""
+        return Path(self.source).parent if self.source else Path.cwd()
