@@ -20,6 +20,7 @@ import pytest
 from harness.config import ConfigError, SpecConfig
 from harness.limits import Verdict
 from harness.measure import MeasureRecorder
+from harness.record.schema import JournalError
 from harness.report.html import TestResult
 from harness.report.html import write as write_report
 from harness.safety import Terminated, raise_terminated, reset_stop, stop_requested
@@ -106,6 +107,8 @@ def _open_session(config: pytest.Config) -> BenchSession:
     except ConfigError as exc:
         # Once, not once per test: stop the whole run with pytest's usage status.
         pytest.exit(f"tmsbench: configuration error\n{exc}", returncode=2)
+    except JournalError as exc:
+        pytest.exit(f"tmsbench: {exc}", returncode=2)
     config.stash[_SESSION] = session
     _catch_sigterm(config)
     return session
@@ -122,9 +125,7 @@ def _catch_sigterm(config: pytest.Config) -> None:
     """
     if threading.current_thread() is threading.main_thread():
         reset_stop()
-        saved: dict[int, Any] = {
-            sig: signal.signal(sig, raise_terminated) for sig in _STOP_SIGNALS
-        }
+        saved: dict[int, Any] = {sig: signal.signal(sig, raise_terminated) for sig in _STOP_SIGNALS}
         config.stash[_SAVED_SIGNALS] = saved
 
 
@@ -238,8 +239,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             TestResult(item.nodeid, "error", report.duration, message=str(report.longreprtext))
         )
     if done:  # every test, with or without measurements
-        outcome = report.outcome if report.when == "call" else (
-            "skipped" if report.skipped else "error"
+        outcome = (
+            report.outcome if report.when == "call" else ("skipped" if report.skipped else "error")
         )
         if aborted:
             outcome = "aborted"
@@ -276,12 +277,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         verdict = Verdict.PASS
     report = bench_session.results_dir / "report.html"
     try:
+        pending = bench_session.finish(verdict)
+        context = dict(bench_session.context.describe())
+        if pending is not None:
+            context["InfluxDB"] = (
+                f"{pending} points pending: `{bench_session.sync_command()}` sends them"
+                if pending
+                else "every point forwarded"
+            )
         write_report(
-            report,
-            f"tmsbench run {bench_session.context.run_id}",
-            bench_session.context.describe(),
-            bench_session.tests,
+            report, f"tmsbench run {bench_session.context.run_id}", context, bench_session.tests
         )
+        session.config.stash[_PENDING] = (pending, bench_session.sync_command())
     finally:
         bench_session.close(verdict)
         _restore_sigterm(session.config)
@@ -292,6 +299,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 _REPORT = pytest.StashKey[tuple[Path, Path]]()
+_PENDING = pytest.StashKey[tuple[int | None, str]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -307,6 +315,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"JUnit XML:   {Path(xml).resolve()}")
     else:
         terminalreporter.write_line("JUnit XML:   add --junitxml=FILE (measurements as properties)")
+    pending, command = config.stash.get(_PENDING, (None, ""))
+    if pending:
+        terminalreporter.write_line(
+            f"InfluxDB:    {pending} points not yet forwarded (kept in the journal); "
+            f"send them with: {command}",
+            yellow=True,
+            bold=True,
+        )
 
 
 # ----------------------------------------------------------------- instruments

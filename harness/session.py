@@ -72,6 +72,10 @@ class BenchSession:
     simulated: bool = False
     sim: SimBench | None = None  # when simulated
     forwarder: Forwarder | None = None
+    pending: int | None = field(
+        default=None, init=False
+    )  # points left unsent at the end of the run (None: no sink)
+    _finished: bool = field(default=False, init=False)
     results_dir: Path = field(init=False)
     tests: list[TestResult] = field(default_factory=list)
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -79,7 +83,17 @@ class BenchSession:
 
     # ------------------------------------------------------------ lifecycle
     def open(self) -> BenchSession:
-        """Load files, start the simulator if needed, open the journal."""
+        """Load files, open the journal, start the simulator if needed.
+
+        Whatever fails, what was already started (journal, simulator) is closed again.
+        """
+        try:
+            return self._open()
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _open(self) -> BenchSession:
         opts = self.options
         path = Path(opts.bench) if opts.bench else DEFAULT_BENCH
         bench = load_bench(path)
@@ -100,6 +114,10 @@ class BenchSession:
             dut_serial=opts.dut_serial,
             simulated=bench.sim is not None,
         )
+        # The journal first: a journal that cannot be used stops the run before any instrument.
+        journal_path = Path(opts.journal or bench.sinks.journal.path)
+        self.journal = Journal(journal_path)
+        self._stack.callback(self.journal.close)
         self.results_dir = Path(opts.results) / self.context.run_id
         self.results_dir.mkdir(parents=True, exist_ok=True)
         if bench.sim is not None and bench.sim.served:
@@ -114,9 +132,6 @@ class BenchSession:
             self.simulated = True
             self.context = replace(self.context, started_ns=self.now_ns())
         self.bench = bench
-        journal_path = Path(opts.journal or bench.sinks.journal.path)
-        self.journal = Journal(journal_path)
-        self._stack.callback(self.journal.close)
         self.journal.start_run(
             RunInfo(
                 run_id=self.context.run_id,
@@ -152,14 +167,35 @@ class BenchSession:
             self._stack.callback(inst.close)
         return cast(C, self._instruments[name])  # one opener per name
 
+    def finish(self, verdict: Verdict | str) -> int | None:
+        """Record the run's verdict and flush forwarding; the points still pending.
+
+        ``None`` when no InfluxDB sink is configured. Pending points stay in the journal;
+        :meth:`sync_command` is the command that sends them.
+        """
+        if self._finished:
+            return self.pending
+        self._finished = True
+        self.journal.finish_run(self.context.run_id, verdict)
+        if self.forwarder is not None:
+            flushed = self.forwarder.stop(flush_timeout=5.0)
+            self.pending = 0 if flushed else self.forwarder.status().pending
+            if self.pending:
+                log.warning(
+                    "InfluxDB forwarding incomplete: %d points pending; `%s` sends them",
+                    self.pending,
+                    self.sync_command(),
+                )
+        return self.pending
+
+    def sync_command(self) -> str:
+        """The shell command that forwards this journal's pending points."""
+        return f"tmsbench sync --bench {self.context.bench_file} --journal {self.journal.path}"
+
     def close(self, verdict: Verdict | str) -> None:
-        """Finish the run record, flush forwarding, stop instruments and simulator."""
+        """Finish the run record (if not done), stop instruments and simulator."""
         try:
-            self.journal.finish_run(self.context.run_id, verdict)
-            if self.forwarder is not None:
-                flushed = self.forwarder.stop(flush_timeout=5.0)
-                if not flushed:
-                    log.warning("InfluxDB forwarding incomplete: `tmsbench sync` sends the rest")
+            self.finish(verdict)
         finally:
             self._stack.close()
 

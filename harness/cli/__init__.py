@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from harness.config import ConfigError
+from harness.record.schema import JournalError
 
 EXIT_CODES = """exit codes:
   0    done; every test or check passed
@@ -74,6 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"tmsbench: configuration error\n{exc}", file=sys.stderr)
+        return 2
+    except JournalError as exc:
+        print(f"tmsbench: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # damage found after the journal was opened
+        print(
+            f"tmsbench: journal error: {exc}; run `tmsbench export` to save what can be read",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -21,6 +21,7 @@ from typing import Any
 from harness.record import export as export_mod
 from harness.record.forwarder import Forwarder
 from harness.record.outbox import Outbox, SinkStatus, known_sinks
+from harness.record.schema import PartialRead
 from harness.record.sinks import InfluxTarget, SinkConfigError, key_of
 
 DEFAULT_JOURNAL = "results/journal.sqlite"
@@ -208,7 +209,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     fmt = args.format or (
         "parquet" if args.output and args.output.endswith((".parquet", ".pq")) else "csv"
     )
-    rows = export_mod.query(path, q)
+    damaged: PartialRead | None = None
+    try:
+        rows = export_mod.query(path, q)
+    except PartialRead as exc:  # salvage: write what was read, say where it stopped
+        damaged, rows = exc, exc.rows
     if fmt == "parquet":
         if not args.output:
             print("tmsbench export: Parquet needs --output FILE", file=sys.stderr)
@@ -223,6 +228,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         n = export_mod.write_csv(rows, sys.stdout)
     print(f"exported {n} rows", file=sys.stderr)
+    if damaged is not None:
+        print(f"tmsbench export: {damaged}; the rows before it were exported", file=sys.stderr)
+        return 1
     return 0
 
 

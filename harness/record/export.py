@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.record.records import LIMIT_FIELDS, VALUE_FIELD
-from harness.record.schema import connect, migrate
+from harness.record.schema import PartialRead, connect, migrate
 
 BASE_COLUMNS = ("id", "kind", "time", "time_ns", "run_id", "test_id")
 
@@ -108,13 +108,24 @@ def iter_rows(db: sqlite3.Connection, q: Query) -> Iterator[dict[str, Any]]:
 
 
 def query(path: str | Path, q: Query) -> list[dict[str, Any]]:
-    """All rows matching ``q`` from the journal at ``path``."""
-    db = connect(path)
+    """All rows matching ``q`` from the journal at ``path``.
+
+    A damaged journal is read as far as it can be: :class:`PartialRead` carries the rows
+    read before the damage (export is how a damaged journal is salvaged).
+    """
+    db = connect(path, check=False)
+    rows: list[dict[str, Any]] = []
     try:
         migrate(db)
-        return list(iter_rows(db, q))
+        for row in iter_rows(db, q):
+            rows.append(row)
+    except sqlite3.DatabaseError as exc:
+        raise PartialRead(
+            f"{path}: journal is damaged after {len(rows)} rows ({exc})", rows
+        ) from exc
     finally:
         db.close()
+    return rows
 
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA"]
 
@@ -105,18 +105,68 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class JournalError(RuntimeError):
-    """The journal cannot be opened or used (newer schema, not a journal, ...)."""
+    """The journal cannot be opened or used (newer schema, not a journal, damaged, ...)."""
 
 
-def connect(path: str | Path, *, synchronous: Synchronous = "FULL") -> sqlite3.Connection:
+#: What to do with a journal that cannot be used (said in every refusal).
+_DAMAGED_ADVICE = (
+    "keep the file, save what can be read with `tmsbench export --journal FILE -o rows.csv`,"
+    " and start a new journal (move this one aside or give another [sinks.journal] path)"
+)
+_UNREADABLE_ADVICE = (
+    "keep the file for recovery (sqlite3 FILE .recover) and start a new journal"
+    " (move this one aside or give another [sinks.journal] path)"
+)
+
+
+class PartialRead(JournalError):
+    """A damaged journal was read up to a point: ``rows`` holds what could be read."""
+
+    def __init__(self, message: str, rows: list[Any]) -> None:
+        super().__init__(message)
+        self.rows = rows
+
+
+# Paths whose integrity this process has checked (a check reads the whole file once).
+_checked: set[Path] = set()
+
+
+def _quick_check(db: sqlite3.Connection, p: Path) -> None:
+    """``PRAGMA quick_check`` once per file and process; :class:`JournalError` if damaged."""
+    key = p.resolve()
+    if key in _checked:
+        return
+    rows = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
+    if rows != ["ok"]:
+        detail = "; ".join(str(r) for r in rows)[:300]
+        raise JournalError(
+            f"{p}: journal is damaged (integrity check: {detail}); {_DAMAGED_ADVICE}"
+        )
+    _checked.add(key)
+
+
+def connect(
+    path: str | Path, *, synchronous: Synchronous = "FULL", check: bool = True
+) -> sqlite3.Connection:
     """Open a connection with the journal's settings (WAL, fsync, busy timeout).
+
+    ``check``: refuse a damaged file (``PRAGMA quick_check``, once per file and process)
+    or one written by a newer tmsbench, with :class:`JournalError`. Only salvage
+    (``tmsbench export``) opens without the check.
 
     The connection is in autocommit mode (``isolation_level=None``): callers
     open transactions explicitly with ``BEGIN IMMEDIATE``.
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=30.0)
+    if p.is_dir():
+        raise JournalError(
+            f"{p}: the journal path is a folder; give a file path such as {p}/journal.sqlite"
+        )
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=30.0)
+    except (OSError, sqlite3.Error) as exc:
+        raise JournalError(f"{p}: cannot open the journal: {exc}") from exc
     try:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -124,10 +174,25 @@ def connect(path: str | Path, *, synchronous: Synchronous = "FULL") -> sqlite3.C
             raise JournalError(f"{p}: cannot switch to WAL mode (got {mode!r})")
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA foreign_keys=OFF")  # integrity is kept by the writer
+        if check:
+            _quick_check(db, p)
+            _check_version(db, p)
+    except JournalError:
+        db.close()
+        raise
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise JournalError(f"{p}: not a usable journal: {exc}") from exc
+        raise JournalError(f"{p}: not a usable journal ({exc}); {_UNREADABLE_ADVICE}") from exc
     return db
+
+
+def _check_version(db: sqlite3.Connection, p: Path) -> None:
+    found = db.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise JournalError(
+            f"{p}: journal schema version {found} is newer than this tmsbench"
+            f" ({SCHEMA_VERSION}); use a newer tmsbench for this file, or start a new journal"
+        )
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import urllib3
 
-from harness.record.credentials import Secret, redact
+from harness.record.credentials import Secret, guard_library_loggers, redact
 
 Api = Literal["v1", "v2"]
 
@@ -101,7 +101,7 @@ def _server_message(body: bytes | str | None) -> str:
             text = str(doc.get("error") or doc.get("message") or text)
     except ValueError:
         pass
-    return text.strip()[:MAX_MESSAGE]
+    return text.strip()
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -115,7 +115,7 @@ def classify(
     status: int, body: bytes | str | None, retry_after: str | None, secret: Secret | None
 ) -> WriteResult:
     """Map an HTTP answer to a :class:`WriteResult`."""
-    msg = redact(_server_message(body), secret)
+    msg = redact(_server_message(body), secret)[:MAX_MESSAGE]  # redact first, then cut
     if 200 <= status < 300:
         return WriteResult(Outcome.OK, status)
     text = f"HTTP {status}: {msg}" if msg else f"HTTP {status}"
@@ -194,6 +194,8 @@ class V1Writer:
             query["rp"] = retention_policy
         self._url = url.rstrip("/") + "/write?" + urlencode(query)
         self._secret = token
+        if token is not None:
+            guard_library_loggers(token)
         self._headers = {"Content-Type": "text/plain; charset=utf-8"}
         if token is not None:
             user, _, password = token.reveal().partition(":")
@@ -247,6 +249,8 @@ class V2Writer:
         self._bucket = bucket
         self._org = org
         self._secret = token
+        if token is not None:
+            guard_library_loggers(token)
         self._client = InfluxDBClient(
             url=self._url,
             token=token.reveal() if token is not None else None,  # type: ignore[arg-type]

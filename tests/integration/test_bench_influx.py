@@ -83,18 +83,17 @@ def test_influxdb_down_during_the_run_then_sync(tmp_path: Path, influxdb) -> Non
     bench = bench_with_influx(tmp_path, influxdb.url)
     proc = run_bench(tmp_path, bench)
     assert proc.returncode == 0, proc.stdout[-3000:]  # the run passes with the sink down
+    # The terminal summary and the report say how many points wait, and the command.
+    said = [ln for ln in proc.stdout.splitlines() if "points not yet forwarded" in ln]
+    assert len(said) == 1, proc.stdout[-3000:]
+    assert int(said[0].split("InfluxDB:")[1].split()[0]) > 0
+    command = said[0].split("send them with: ")[1].split()
+    assert command[:2] == ["tmsbench", "sync"]
+    (report,) = (tmp_path / "results").glob("*/report.html")
+    assert "points pending" in report.read_text()
     influxdb.start_again()
-    sync = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "sync",
-            "--bench",
-            str(bench),
-            "--journal",
-            str(tmp_path / "journal.sqlite"),
-        ],
+    sync = subprocess.run(  # the very command the summary printed
+        [sys.executable, "-m", "harness.cli", *command[1:]],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -224,3 +224,31 @@ def test_backoff_grows_with_jitter_and_is_capped():
     for attempt, cap in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (10, 8.0)]:
         d = b.delay(attempt, rng)
         assert cap / 2 <= d <= cap
+
+
+def test_library_loggers_are_redacted_even_at_debug(caplog):
+    from harness.record.credentials import guard_library_loggers
+
+    s = Secret("tok-abcdef0123456789")
+    guard_library_loggers(s)
+    with caplog.at_level(logging.DEBUG):
+        http = logging.getLogger("influxdb_client.client.http")
+        http.debug("Authorization: Token %s", s.reveal())
+        try:
+            raise ValueError("body echoes tok-abcdef0123456789")
+        except ValueError:
+            logging.getLogger("urllib3.connectionpool").exception("request failed")
+    assert "Authorization: Token ***" in caplog.text
+    assert "tok-abcdef" not in caplog.text and "body echoes ***" in caplog.text
+
+
+def test_every_wire_form_is_redacted():
+    import base64
+    from urllib.parse import quote
+
+    token = Secret("only/a+token=123")  # a 1.x token without user: Basic of "token:"
+    basic = base64.b64encode(b"only/a+token=123:").decode()
+    text = f"Basic {basic} Token only/a+token=123 q={quote('only/a+token=123', safe='')}"
+    assert redact(text, token) == "Basic *** Token *** q=***"
+    url_b64 = quote(basic, safe="")
+    assert redact(url_b64, token) == "***"
