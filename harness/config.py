@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from instruments.coil import CoilSettings
 from instruments.daq.settings import DaqChannel, DaqSettings
@@ -84,6 +91,14 @@ class InfluxSink(_Model):
     verify_tls: bool = True
     timeout_s: Positive = 5.0
     batch_size: Annotated[int, Field(gt=0)] = 5000
+
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, url: str) -> str:
+        """A URL whose host and port can be reached (``:notaport`` is refused here)."""
+        from harness.record.sinks import check_url
+
+        return check_url(url)
 
 
 class Sinks(_Model):

@@ -280,15 +280,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         pending = bench_session.finish(verdict)
         context = dict(bench_session.context.describe())
         if pending is not None:
+            why = (
+                f" (the server said: {bench_session.forward_error})"
+                if bench_session.forward_error
+                else ""
+            )
             context["InfluxDB"] = (
-                f"{pending} points pending: `{bench_session.sync_command()}` sends them"
+                f"{pending} points pending{why}: `{bench_session.sync_command()}` sends them"
                 if pending
                 else "every point forwarded"
             )
         write_report(
             report, f"tmsbench run {bench_session.context.run_id}", context, bench_session.tests
         )
-        session.config.stash[_PENDING] = (pending, bench_session.sync_command())
+        session.config.stash[_PENDING] = (
+            pending,
+            bench_session.sync_command(),
+            bench_session.forward_error,
+        )
     finally:
         bench_session.close(verdict)
         _restore_sigterm(session.config)
@@ -299,7 +308,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 _REPORT = pytest.StashKey[tuple[Path, Path]]()
-_PENDING = pytest.StashKey[tuple[int | None, str]]()
+_PENDING = pytest.StashKey[tuple[int | None, str, str | None]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -315,7 +324,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"JUnit XML:   {Path(xml).resolve()}")
     else:
         terminalreporter.write_line("JUnit XML:   add --junitxml=FILE (measurements as properties)")
-    pending, command = config.stash.get(_PENDING, (None, ""))
+    pending, command, error = config.stash.get(_PENDING, (None, "", None))
+    if error:
+        terminalreporter.write_line(
+            f"InfluxDB:    the server refused the points: {error}", red=True
+        )
     if pending:
         terminalreporter.write_line(
             f"InfluxDB:    {pending} points not yet forwarded (kept in the journal); "

@@ -75,6 +75,7 @@ class BenchSession:
     pending: int | None = field(
         default=None, init=False
     )  # points left unsent at the end of the run (None: no sink)
+    forward_error: str | None = field(default=None, init=False)  # the sink's last refusal
     _finished: bool = field(default=False, init=False)
     results_dir: Path = field(init=False)
     tests: list[TestResult] = field(default_factory=list)
@@ -179,7 +180,9 @@ class BenchSession:
         self.journal.finish_run(self.context.run_id, verdict)
         if self.forwarder is not None:
             flushed = self.forwarder.stop(flush_timeout=5.0)
-            self.pending = 0 if flushed else self.forwarder.status().pending
+            status = self.forwarder.status()
+            self.pending = 0 if flushed else status.pending
+            self.forward_error = None if flushed else status.last_error
             if self.pending:
                 log.warning(
                     "InfluxDB forwarding incomplete: %d points pending; `%s` sends them",

@@ -21,6 +21,7 @@ from typing import Any
 from harness.record import export as export_mod
 from harness.record.forwarder import Forwarder
 from harness.record.outbox import Outbox, SinkStatus, known_sinks
+from harness.record.records import Kind
 from harness.record.schema import PartialRead
 from harness.record.sinks import InfluxTarget, SinkConfigError, key_of
 
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("export", help="export journal rows as CSV or Parquet")
     _add_common(p, influx=False)
-    p.add_argument("--kind", help="measurement, pulse, train, temperature, calibration, run")
+    p.add_argument("--kind", choices=[k.value for k in Kind], help="rows of this kind only")
     p.add_argument("--serial", help="stimulator or coil serial number")
     p.add_argument("--since", help="from this time (ISO 8601, UTC if no zone, or ns)")
     p.add_argument("--until", help="before this time (ISO 8601 or ns)")
@@ -181,8 +182,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         with Outbox(path, fwd.key) as ob:
             n = ob.requeue_quarantined()
         print(f"released {n} quarantined points")
+    pending = fwd.status().pending
+    print(
+        f"sending {pending} pending points to {fwd.key} (gives up after {args.timeout:g} s)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
-        res = fwd.sync(timeout_s=args.timeout)
+        res = fwd.sync(timeout_s=args.timeout, progress=_say)
     finally:
         fwd.close()
     print(f"sent {res.sent}, quarantined {res.quarantined}, pending {res.pending}")
@@ -193,18 +200,24 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if res.pending == 0 else 1
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """``tmsbench export``."""
     path = journal_path(args)
     if not path.exists():
         print(f"no journal at {path}", file=sys.stderr)
         return 2
+    try:
+        since = export_mod.parse_time(args.since) if args.since else None
+        until = export_mod.parse_time(args.until) if args.until else None
+    except ValueError as exc:
+        print(f"tmsbench export: {exc}", file=sys.stderr)
+        return 2
     q = export_mod.Query(
-        kind=args.kind,
-        serial=args.serial,
-        since_ns=export_mod.parse_time(args.since) if args.since else None,
-        until_ns=export_mod.parse_time(args.until) if args.until else None,
-        run_id=args.run,
+        kind=args.kind, serial=args.serial, since_ns=since, until_ns=until, run_id=args.run
     )
     fmt = args.format or (
         "parquet" if args.output and args.output.endswith((".parquet", ".pq")) else "csv"

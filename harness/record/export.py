@@ -40,7 +40,12 @@ def parse_time(text: str) -> int:
     text = text.strip()
     if text.lstrip("-").isdigit():
         return int(text)
-    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time: give ISO 8601 (2026-12-01, 2026-12-01T08:00:00Z) or ns"
+        ) from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.UTC)
     return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000

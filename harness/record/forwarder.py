@@ -36,6 +36,9 @@ from harness.record.outbox import Outbox, SinkStatus
 from harness.record.sinks import SinkConfigError, key_of, make_writer, resolve_api
 from harness.record.transport import Api, LineWriter, Outcome, WriteResult
 
+#: Seconds between progress lines of :meth:`Forwarder.sync` while the sink refuses.
+PROGRESS_S = 5.0
+
 log = logging.getLogger("harness.record.forwarder")
 
 WriterFactory = Callable[[Any, Api], LineWriter]
@@ -181,11 +184,17 @@ class Forwarder:
         res = self.last_result
         return bool(res and res.ok)
 
-    def sync(self, timeout_s: float | None = None) -> SyncResult:
+    def sync(
+        self, timeout_s: float | None = None, progress: Callable[[str], None] | None = None
+    ) -> SyncResult:
         """Forward everything pending now, in this thread; give up after
-        ``timeout_s`` seconds (None: retry until done or a fatal error)."""
+        ``timeout_s`` seconds (None: retry until done or a fatal error).
+
+        ``progress`` gets one line at most every :data:`PROGRESS_S` seconds while the
+        sink keeps refusing: what is being waited for, the last error and the time left.
+        """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        return self._pump(drain=True, deadline=deadline)
+        return self._pump(drain=True, deadline=deadline, progress=progress)
 
     def status(self) -> SinkStatus:
         """Pending/sent/quarantined counts and the last error for this sink."""
@@ -254,7 +263,13 @@ class Forwarder:
         else:
             self._stop.wait(seconds)
 
-    def _pump(self, *, drain: bool, deadline: float | None) -> SyncResult:
+    def _pump(
+        self,
+        *,
+        drain: bool,
+        deadline: float | None,
+        progress: Callable[[str], None] | None = None,
+    ) -> SyncResult:
         outbox = Outbox(self.path, self.key)
         pool = ThreadPoolExecutor(1, thread_name_prefix="tms-journal-read")
         reader_box: list[_Reader] = []
@@ -266,6 +281,7 @@ class Forwarder:
 
         sent = quarantined = 0
         attempt = 0
+        said_at = time.monotonic()
         result_error: str | None = None
         fatal = False
         try:
@@ -321,6 +337,14 @@ class Forwarder:
                     fatal = True
                     self.fatal_error = res.message
                     break
+                now = time.monotonic()
+                if progress is not None and now - said_at >= PROGRESS_S:
+                    said_at = now
+                    left = "" if deadline is None else f", giving up in {deadline - now:.0f} s"
+                    progress(
+                        f"waiting for {self.key}: {res.message}; "
+                        f"{outbox.last_id() - cursor} points pending{left}"
+                    )
                 self._wait(self.backoff.delay(attempt, self._rng), drain, deadline)
                 attempt += 1
             pending = outbox.last_id() - cursor

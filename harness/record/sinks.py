@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from harness.record.credentials import load_secret
 from harness.record.transport import Api, LineWriter, V1Writer, V2Writer, detect_api, sink_key
@@ -61,9 +62,21 @@ def target_name(sink: Any) -> str:
     raise SinkConfigError("[sinks.influxdb] needs `database` (v1) or `bucket` (v2)")
 
 
+def check_url(url: str) -> str:
+    """``url`` if it is an ``http(s)://host[:port]`` URL; else :class:`SinkConfigError`."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+        raise SinkConfigError(f"InfluxDB url {url!r} is not an http(s)://host[:port] URL")
+    return url
+
+
 def key_of(sink: Any) -> str:
     """Journal key of ``sink`` (forwarding state is kept per key)."""
-    return sink_key(sink.url, target_name(sink))
+    return sink_key(check_url(sink.url), target_name(sink))
 
 
 def resolve_api(sink: Any) -> Api:

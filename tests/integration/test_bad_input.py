@@ -113,6 +113,16 @@ CASES: list[tuple[str, Callable[[Path], Path], str, str]] = [
         "spec",
         "output: points: output falls",
     ),
+    (
+        "influx-port-not-a-number",
+        _bench(
+            lambda b: b["sinks"].update(
+                influxdb={"url": "http://127.0.0.1:notaport", "database": "tms"}
+            )
+        ),
+        "bench",
+        "sinks.influxdb.url: InfluxDB url 'http://127.0.0.1:notaport' is not",
+    ),
 ]
 
 COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
@@ -164,10 +174,18 @@ def test_bad_file_is_one_line_exit_2(
         (["demo-history", "--devices", "-1"], "argument --devices: must be a whole number above 0"),
         (["demo-history", "--days", "inf"], "argument --days: must be a finite number above 0"),
         (["calibrate", "--serial", "S", "--sim-speed", "0"], "argument --sim-speed: must be a"),
+        (["export", "--journal", "j.sqlite", "--since", "yesterday"], "'yesterday' is not a time"),
+        (["export", "--kind", "bogus"], "argument --kind: invalid choice: 'bogus'"),
+        (
+            ["sync", "--influx-url", "http://127.0.0.1:notaport", "--database", "tms"],
+            "InfluxDB url 'http://127.0.0.1:notaport' is not an http(s)://host[:port] URL",
+        ),
     ],
-    ids=["devices-negative", "days-infinite", "speed-zero"],
+    ids=["devices-negative", "days-infinite", "speed-zero", "since-words", "kind-bogus",
+         "port-not-a-number"],
 )
 def test_bad_argument_is_one_line_exit_2(tmp_path: Path, argv: list[str], words: str) -> None:
+    (tmp_path / "j.sqlite").touch()
     proc = subprocess.run(
         [sys.executable, "-m", "harness.cli", *argv],
         cwd=tmp_path,
