@@ -20,7 +20,13 @@ FastFrame time stamps (this project's format, the simulator answers it):
 ``HORizontal:FASTframe:TIMEStamp:ALL?`` = one NR3 number per acquired frame,
 comma-separated, seconds since the first frame's trigger.
 
-(Facts: tmsbench design notes, "Oscilloscope SCPI".)
+ASCii transfers: Keysight preamble format 4 (older InfiniiVision 5000/6000/7000: 2),
+data = comma-separated volts inside a ``#8`` block, scaled as WORD (yreference
+32768); Tektronix ``ENCdg ASC``: ``CURVe?`` = comma-separated NR1 codes, no block.
+Triggers are set to NORMal sweep/mode: in AUTO a real scope records without a
+trigger, so a missing pulse would look like a flat capture.
+
+(Facts, each with its source and confidence: ``instruments/scope/scpi_facts.md``.)
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from instruments.scope.waveform import Preamble
 
@@ -63,12 +72,13 @@ def parse_keysight_preamble(text: str) -> Preamble:
     if len(f) != 10:
         raise ValueError(f"preamble has {len(f)} fields, expected 10: {text[:120]!r}")
     fmt = int(float(f[0]))
-    if fmt == 1:
+    ascii_ = fmt in (2, 4)  # ASCii: 4 on X-series, 2 on 5000/6000/7000 series
+    if fmt == 1 or ascii_:
         dtype, low, high = "<u2", 0x0001, 0xFFFF
     elif fmt == 0:
         dtype, low, high = "u1", 0x01, 0xFF
     else:
-        raise ValueError(f"preamble format {fmt} is not BYTE (0) or WORD (1)")
+        raise ValueError(f"preamble format {fmt} is not BYTE (0), WORD (1) or ASCii (4)")
     xinc, xorg, xref = float(f[4]), float(f[5]), float(f[6])
     return Preamble(
         points=int(float(f[2])),
@@ -80,7 +90,8 @@ def parse_keysight_preamble(text: str) -> Preamble:
         dtype=dtype,
         rail_low=low,
         rail_high=high,
-        hole=0,
+        hole=None if ascii_ else 0,
+        ascii=ascii_,
     )
 
 
@@ -90,8 +101,8 @@ def parse_tektronix_preamble(text: str) -> Preamble:
     if len(f) < 17:
         raise ValueError(f"WFMOutpre has {len(f)} fields, expected 17: {text[:160]!r}")
     nbytes, encdg, bn_fmt, byt_or = int(f[0]), f[2].upper(), f[3].upper(), f[4].upper()
-    if not encdg.startswith("BIN") or nbytes not in (1, 2):
-        raise ValueError(f"WFMOutpre encoding {encdg} with {nbytes} bytes is not binary 8/16-bit")
+    if not encdg.startswith(("BIN", "ASC")) or nbytes not in (1, 2):
+        raise ValueError(f"WFMOutpre encoding {encdg} with {nbytes} bytes is not 8/16-bit")
     signed = bn_fmt == "RI"
     kind = ("i" if signed else "u") + str(nbytes)
     dtype = kind if nbytes == 1 else ("<" if byt_or == "LSB" else ">") + kind
@@ -108,7 +119,20 @@ def parse_tektronix_preamble(text: str) -> Preamble:
         dtype=dtype,
         rail_low=low,
         rail_high=high,
+        ascii=encdg.startswith("ASC"),
     )
+
+
+def keysight_ascii(raw: bytes, pre: Preamble) -> npt.NDArray[np.int64]:
+    """ASCii block payload (volts, comma-separated) -> the WORD codes they stand for."""
+    volts = np.array([float(v) for v in raw.decode("ascii").split(",") if v.strip()])
+    codes = np.rint((volts - pre.y_origin) / pre.y_increment + pre.y_reference)
+    return codes.astype(np.int64)
+
+
+def tektronix_ascii(raw: bytes, pre: Preamble) -> npt.NDArray[np.int64]:
+    """``CURVe?`` in ASCii: comma-separated NR1 codes."""
+    return np.array([int(v) for v in raw.decode("ascii").split(",") if v.strip()], np.int64)
 
 
 def keysight_busy(reply: str) -> bool:
@@ -170,6 +194,9 @@ class Dialect:
     error_query: str
     error_status_query: str | None = None  # asked first; 0 means "no errors" (Tektronix *ESR?)
     errors_all_at_once: bool = False
+    force_trigger: str = ""  # trigger now, without the trigger condition
+    parse_ascii: Callable[[bytes, Preamble], npt.NDArray[np.int64]] = keysight_ascii
+    ascii_in_block: bool = True  # Keysight: ASCii data inside a #8 block; Tektronix: a line
 
 
 KEYSIGHT = Dialect(
@@ -191,6 +218,7 @@ KEYSIGHT = Dialect(
     },
     trigger=(
         ":TRIGger:MODE EDGE",
+        ":TRIGger:SWEep NORMal",
         ":TRIGger:EDGE:SOURce {src}",
         ":TRIGger:EDGE:LEVel {level:.9E}",
         ":TRIGger:EDGE:SLOPe {slope}",
@@ -213,6 +241,7 @@ KEYSIGHT = Dialect(
     time_tag_query=":WAVeform:SEGMented:TTAG?",
     tags_all_at_once=False,
     error_query=":SYSTem:ERRor?",
+    force_trigger=":TRIGger:FORCe",
 )
 
 TEKTRONIX = Dialect(
@@ -236,6 +265,7 @@ TEKTRONIX = Dialect(
     },
     trigger=(
         "TRIGger:A:TYPe EDGE",
+        "TRIGger:A:MODe NORMal",
         "TRIGger:A:EDGE:SOUrce {src}",
         "TRIGger:A:LEVel:{src} {level:.9E}",
         "TRIGger:A:EDGE:SLOpe {slope}",
@@ -264,6 +294,9 @@ TEKTRONIX = Dialect(
     error_query="ALLEv?",
     error_status_query="*ESR?",
     errors_all_at_once=True,
+    force_trigger="TRIGger FORCe",
+    parse_ascii=tektronix_ascii,
+    ascii_in_block=False,
 )
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (KEYSIGHT, TEKTRONIX)}

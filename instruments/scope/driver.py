@@ -235,6 +235,22 @@ class Scope(Closeable):
         self.query("*OPC?")
         self._segments = 0
 
+    def status_byte(self) -> int:
+        """``*STB?`` (IEEE 488.2): the status byte; bit 5 ESB, bit 4 MAV, bit 6 MSS."""
+        return int(float(self.query("*STB?")))
+
+    def event_status(self) -> int:
+        """``*ESR?``: read and clear the standard event status register (32 = command error)."""
+        return int(float(self.query("*ESR?")))
+
+    def self_test(self) -> int:
+        """``*TST?``: 0 when the instrument's self-test passed."""
+        return int(float(self.query("*TST?")))
+
+    def force_trigger(self) -> None:
+        """Trigger the armed acquisition now, without its trigger condition."""
+        self.write(self.dialect.force_trigger)
+
     def errors(self) -> list[tuple[int, str]]:
         """Drain the instrument's error queue: [(code, text), ...], empty when clean."""
         d = self.dialect
@@ -251,14 +267,19 @@ class Scope(Closeable):
         return found
 
     def check_errors(self, command: str = "") -> None:
-        """Raise :class:`ScpiError` if the error queue is not empty."""
+        """Raise :class:`ScpiError` if the error queue is not empty.
+
+        The error names ``command``, else the last command sent before the queue was read
+        (a real Keysight answers ``-113,"Undefined header"`` without naming the command).
+        """
+        culprit = command or self.last_command
         found = self.errors()
         if found:
             raise ScpiError(
                 found,
                 scope=self.name,
                 resource=self.config.resource,
-                command=command or self.last_command,
+                command=culprit,
             )
 
     def _batch(self, commands: Sequence[str]) -> None:
@@ -377,8 +398,16 @@ class Scope(Closeable):
         except ValueError as exc:
             self.check_errors(self.dialect.preamble_query)
             raise self._err(ScopeError, str(exc), self.dialect.preamble_query) from exc
-        payload = self.query_block(self.dialect.data_query)
-        codes = np.frombuffer(payload, dtype=np.dtype(pre.dtype))
+        d = self.dialect
+        if pre.ascii:  # a scope left in ASCii (the driver itself asks for binary)
+            if d.ascii_in_block:
+                raw = self.query_block(d.data_query)
+            else:
+                raw = self.query(d.data_query).encode("ascii")
+            codes = d.parse_ascii(raw, pre)
+        else:
+            payload = self.query_block(d.data_query)
+            codes = np.frombuffer(payload, dtype=np.dtype(pre.dtype))
         if codes.size == 0:
             self.check_errors(self.dialect.data_query)
             raise self._err(

@@ -32,6 +32,7 @@ class Preamble:
     rail_low: int
     rail_high: int
     hole: int | None = None
+    ascii: bool = False  # data come as text: Keysight volts in a block, Tektronix NR1 codes
 
 
 @dataclass(frozen=True, eq=False)

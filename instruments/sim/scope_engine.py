@@ -14,7 +14,14 @@ values beyond it sit at the rails (int16 −32768 / 32767). BYTE/8-bit transfers
 round those codes to 8 bits. Time tags are world-clock trigger times.
 
 Facts (Keysight preamble, reserved unsigned WORD codes, Tektronix WFMOutpre
-fields): tmsbench design notes, "Oscilloscope SCPI".
+fields, IEEE 488.2 common commands and status bytes, the commands public
+clients send): ``instruments/scope/scpi_facts.md``, which names the source and
+the confidence of each. An unknown header queues -113 "Undefined header" and
+sets the ESR command-error bit (32), as a real unit does.
+
+``:DIGitize`` blocks the connection that sent it until the acquisition is
+complete (the server holds that connection's next message), as the
+programming guides describe for a real InfiniiVision.
 """
 
 from __future__ import annotations
@@ -50,6 +57,36 @@ ERRORS = {
     -224: "Illegal parameter value",
     -230: "Data corrupt or stale",
     -350: "Queue overflow",
+}
+
+
+_KS_TYPES = {  # :ACQuire:TYPE -> (preamble <type>, :WAVeform:TYPE? / :ACQuire:TYPE? reply)
+    "NORMAL": ("0", "NORM"),
+    "PEAK": ("1", "PEAK"),
+    "AVERAGE": ("2", "AVER"),
+    "HRESOLUTION": ("3", "HRES"),
+}
+_KS_REFERENCE = {"LEFT": (0.1, "LEFT"), "CENTER": (0.5, "CENT"), "RIGHT": (0.9, "RIGH")}
+_TEK_QUERY_FIELDS = {  # WFMOutpre:<field>? -> index in the WFMOutpre? reply
+    5: "WFId",
+    6: "NR_Pt",
+    7: "PT_Fmt",
+    8: "PT_ORder",
+    9: "XUNit",
+    10: "XINcr",
+    11: "XZEro",
+    12: "PT_Off",
+    13: "YUNit",
+    14: "YMUlt",
+    15: "YOFf",
+    16: "YZEro",
+}
+_TEK_ENCODINGS = {  # DATa:ENCdg word -> (ascii, signed, lsb first)
+    "ASCII": (True, True, False),
+    "RIBINARY": (False, True, False),
+    "RPBINARY": (False, False, False),
+    "SRIBINARY": (False, True, True),
+    "SRPBINARY": (False, False, True),
 }
 
 
@@ -188,12 +225,22 @@ class _State:
     target: int = 1
     captures: list[Capture] = field(default_factory=list)
     ter: bool = False
+    blocking: bool = False  # a :DIGitize is waiting for its acquisition
+    numacq: int = 0  # Tektronix ACQuire:NUMACq?: acquisitions since ACQuire:STATE RUN
+    ks_reference: str = "CENTER"  # Keysight :TIMebase:REFerence LEFT | CENTER | RIGHT
+    ks_sweep: str = "AUTO"  # Keysight :TRIGger:SWEep (AUTO after *RST)
+    acq_type: str = "NORMAL"  # Keysight :ACQuire:TYPE
+    tek_trig_mode: str = "AUTO"  # Tektronix TRIGger:A:MODe
+    tek_acq_mode: str = "SAMPLE"  # Tektronix ACQuire:MODe
     # transfer settings
     wav_source: int = 1
-    wav_format: str = "BYTE"  # Keysight BYTE | WORD
+    wav_format: str = "BYTE"  # Keysight BYTE | WORD | ASCII
+    points_mode: str = "NORMAL"  # Keysight :WAVeform:POINts:MODE NORMAL | MAXIMUM | RAW
     byteorder: str = "MSBFIRST"
     unsigned: bool = True
-    tek_encoding: str = "RIBINARY"
+    tek_ascii: bool = False
+    tek_signed: bool = True
+    tek_lsb: bool = False  # RIBinary (MSB first) after *RST
     tek_bytes: int = 1
     data_start: int = 1
     data_stop: int = 10_000
@@ -212,6 +259,10 @@ class ScopeEngine:
         self.lock = threading.RLock()
         self.errors: deque[tuple[int, str]] = deque()
         self.esr = 0
+        self.ese = 0  # *ESE mask
+        self.sre = 0  # *SRE mask
+        self._replies_pending = 0  # replies queued earlier in the message being parsed (MAV)
+        self._digitized = False  # the message being parsed started a :DIGitize
         self.st = _State()
         self._cache: tuple[Any, bytes] | None = None
         table = self._keysight_table() if self.dialect == "keysight" else self._tektronix_table()
@@ -219,11 +270,29 @@ class ScopeEngine:
 
     # ------------------------------------------------------------ parsing
     def execute(self, message: bytes | str) -> list[str | Block]:
-        """Run one program message (units separated by ';'); return its replies in order."""
+        """Run one program message (units separated by ';'); return its replies in order.
+
+        A :DIGitize does not hold the rest of the message here (the server waits)."""
+        replies, rest = self.run(message)
+        while rest:
+            more, rest = self.run(rest)
+            replies += more
+        return replies
+
+    def run(self, message: bytes | str) -> tuple[list[str | Block], str | None]:
+        """Run units until one leaves a :DIGitize waiting; return (replies, the units left).
+
+        The units left are ``""`` when this message's last unit started the wait, None when
+        the sender need not wait."""
         text = message.decode("ascii", "replace") if isinstance(message, bytes) else message
         replies: list[str | Block] = []
         with self.lock:
-            for unit in _split_units(text):
+            self._replies_pending = 0
+            self._digitized = False
+            units = _split_units(text)
+            for k, unit in enumerate(units):
+                if k and self._digitized and self.blocked:
+                    return replies, ";".join(units[k:])
                 try:
                     out = self._unit(unit)
                 except ScpiFault as exc:
@@ -231,7 +300,14 @@ class ScopeEngine:
                     continue
                 if out is not None:
                     replies.append(out)
-        return replies
+                    self._replies_pending += 1
+            return replies, ("" if self._digitized and self.blocked else None)
+
+    @property
+    def blocked(self) -> bool:
+        """True while a :DIGitize waits for its acquisition (the sender's next message waits)."""
+        with self.lock:
+            return self.st.blocking and self.st.running
 
     def _unit(self, unit: str) -> str | Block | None:
         parts = unit.split(None, 1)
@@ -252,6 +328,8 @@ class ScopeEngine:
 
     def push_error(self, code: int, text: str) -> None:
         """Queue an error (and set the matching ESR bit)."""
+        if self.dialect == "keysight":  # SYST:ERR? answers the standard text only
+            text = ERRORS.get(code, text.split(";")[0])
         if len(self.errors) >= 30:
             self.errors[-1] = (-350, ERRORS[-350])
         else:
@@ -264,9 +342,14 @@ class ScopeEngine:
             ("*IDN", "q", lambda s, a, q: IDN[self.dialect]),
             ("*RST", "s", lambda s, a, q: self.reset()),
             ("*CLS", "s", lambda s, a, q: self._cls()),
-            ("*OPC", "qs", lambda s, a, q: "1" if q else None),
+            ("*OPC", "qs", lambda s, a, q: "1" if q else self._opc()),
             ("*WAI", "s", lambda s, a, q: None),
             ("*ESR", "q", lambda s, a, q: self._esr()),
+            ("*ESE", "qs", lambda s, a, q: self._mask("ese", a, q)),
+            ("*SRE", "qs", lambda s, a, q: self._mask("sre", a, q)),
+            ("*STB", "q", lambda s, a, q: self._nr1(self._stb())),
+            ("*TST", "q", lambda s, a, q: self._nr1(0)),
+            ("*TRG", "s", lambda s, a, q: self._trg()),
         ]
 
     def _keysight_table(self) -> list[tuple[str, str, Callable[..., Any]]]:
@@ -278,6 +361,10 @@ class ScopeEngine:
             ("CHANnel<n>:PROBe", "qs", self._ch_probe),
             ("CHANnel<n>:COUPling", "qs", self._ch_coupling),
             ("CHANnel<n>:DISPlay", "qs", self._ch_display),
+            ("CHANnel<n>:RANGe", "qs", self._ch_range),
+            ("CHANnel<n>", "q", lambda s, a, q: self._ks_channel_setup(s)),
+            ("TIMebase", "q", lambda s, a, q: self._ks_timebase_setup()),
+            ("TIMebase:MODE", "qs", lambda s, a, q: "MAIN" if q else _discard(_enum(a, ["MAIN"]))),
             ("TIMebase:RANGe", "qs", self._ks_range),
             ("TIMebase:SCALe", "qs", self._ks_scale),
             ("TIMebase:POSition", "qs", self._ks_position),
@@ -286,12 +373,19 @@ class ScopeEngine:
             ("TRIGger:EDGE:SOURce", "qs", self._trig_source),
             ("TRIGger:EDGE:LEVel", "qs", self._ks_trig_level),
             ("TRIGger:EDGE:SLOPe", "qs", self._ks_slope),
+            ("TRIGger:SWEep", "qs", self._ks_sweep),
+            ("TRIGger:FORCe", "s", lambda s, a, q: self._force()),
             ("ACQuire:MODE", "qs", self._ks_acq_mode),
+            ("ACQuire:TYPE", "qs", self._ks_acq_type),
+            ("ACQuire:POINts", "q", lambda s, a, q: str(self.st.points)),
             ("ACQuire:SEGMented:COUNt", "qs", self._ks_seg_count),
             ("ACQuire:SEGMented:INDex", "qs", self._ks_seg_index),
             ("SINGle", "s", lambda s, a, q: self._start(self.st.segmented, self.st.seg_count)),
             ("RUN", "s", lambda s, a, q: self._start(False, 1, continuous=True)),
             ("STOP", "s", lambda s, a, q: self._stop()),
+            ("DIGitize", "s", lambda s, a, q: self._digitize(a)),
+            ("AUToscale", "s", lambda s, a, q: self._autoscale()),
+            ("SYSTem:SETup", "qs", self._ks_setup),
             ("OPERegister:CONDition", "q", lambda s, a, q: str(40 if self.st.running else 0)),
             ("TER", "q", lambda s, a, q: self._ter()),
             ("WAVeform:SOURce", "qs", self._wav_source),
@@ -299,8 +393,16 @@ class ScopeEngine:
             ("WAVeform:BYTeorder", "qs", self._ks_byteorder),
             ("WAVeform:UNSigned", "qs", self._ks_unsigned),
             ("WAVeform:POINts", "qs", self._points),
-            ("WAVeform:POINts:MODE", "qs", lambda s, a, q: "RAW" if q else None),
-            ("WAVeform:PREamble", "q", lambda s, a, q: self._ks_preamble()),
+            ("WAVeform:POINts:MODE", "qs", self._ks_points_mode),
+            ("WAVeform:PREamble", "q", lambda s, a, q: ",".join(self._ks_preamble_fields())),
+            ("WAVeform:COUNt", "q", lambda s, a, q: self._ks_preamble_fields()[3]),
+            ("WAVeform:XINCrement", "q", lambda s, a, q: self._ks_preamble_fields()[4]),
+            ("WAVeform:XORigin", "q", lambda s, a, q: self._ks_preamble_fields()[5]),
+            ("WAVeform:XREFerence", "q", lambda s, a, q: self._ks_preamble_fields()[6]),
+            ("WAVeform:YINCrement", "q", lambda s, a, q: self._ks_preamble_fields()[7]),
+            ("WAVeform:YORigin", "q", lambda s, a, q: self._ks_preamble_fields()[8]),
+            ("WAVeform:YREFerence", "q", lambda s, a, q: self._ks_preamble_fields()[9]),
+            ("WAVeform:TYPE", "q", lambda s, a, q: _KS_TYPES[self.st.acq_type][1]),
             ("WAVeform:DATA", "q", lambda s, a, q: self._ks_data()),
             ("WAVeform:SEGMented:COUNt", "q", lambda s, a, q: str(len(self.st.captures))),
             ("WAVeform:SEGMented:TTAG", "q", lambda s, a, q: self._ks_ttag()),
@@ -325,6 +427,16 @@ class ScopeEngine:
             ("TRIGger:A:EDGE:SOUrce", "qs", self._trig_source),
             ("TRIGger:A:LEVel:CH<n>", "qs", self._tek_trig_level),
             ("TRIGger:A:EDGE:SLOpe", "qs", self._tek_slope),
+            ("TRIGger:A:MODe", "qs", self._tek_trig_mode),
+            ("TRIGger:STATE", "q", lambda s, a, q: self._tek_trigger_state()),
+            ("TRIGger", "s", lambda s, a, q: self._force() if _enum(a, ["FORCe"]) else None),
+            (
+                "BUSY",
+                "q",
+                lambda s, a, q: "1" if self.st.running and not self.st.continuous else "0",
+            ),
+            ("ACQuire:MODe", "qs", self._tek_acq_mode),
+            ("ACQuire:NUMACq", "q", lambda s, a, q: str(self.st.numacq)),
             ("ACQuire:STOPAfter", "qs", self._tek_stopafter),
             ("ACQuire:STATE", "qs", self._tek_acq_state),
             ("ACQuire:NUMFRAMESACQuired", "q", lambda s, a, q: str(len(self.st.captures))),
@@ -337,8 +449,18 @@ class ScopeEngine:
             ("DATa:STOP", "qs", self._tek_data_stop),
             ("DATa:FRAMESTARt", "qs", self._tek_frame_start),
             ("DATa:FRAMESTOP", "qs", self._tek_frame_stop),
+            ("DATa:WIDth", "qs", self._tek_bytes),
+            ("DATa", "q", lambda s, a, q: self._tek_data_setup()),
             ("WFMOutpre:BYT_Nr", "qs", self._tek_bytes),
-            ("WFMOutpre", "q", lambda s, a, q: self._tek_preamble()),
+            ("WFMOutpre:BIT_Nr", "qs", self._tek_bits),
+            ("WFMOutpre:ENCdg", "qs", self._tek_wfm_encdg),
+            ("WFMOutpre:BN_Fmt", "qs", self._tek_bn_fmt),
+            ("WFMOutpre:BYT_Or", "qs", self._tek_byt_or),
+            *[
+                (f"WFMOutpre:{name}", "q", self._tek_field(i))
+                for i, name in _TEK_QUERY_FIELDS.items()
+            ],
+            ("WFMOutpre", "q", lambda s, a, q: ";".join(self._tek_preamble_fields())),
             ("CURVe", "q", lambda s, a, q: self._tek_curve()),
         ]
 
@@ -355,7 +477,42 @@ class ScopeEngine:
 
     def _esr(self) -> str:
         value, self.esr = self.esr, 0
-        return str(value)
+        return self._nr1(value)
+
+    def _nr1(self, value: int) -> str:
+        """Integer replies: Keysight signs them (``+0``), Tektronix does not (``0``)."""
+        return f"{value:+d}" if self.dialect == "keysight" else str(value)
+
+    def _mask(self, name: str, arg: str | None, q: bool) -> str | None:
+        """``*ESE`` / ``*SRE``: an 8-bit enable mask (SRE bit 6 is not settable, IEEE 488.2)."""
+        if q:
+            return self._nr1(int(getattr(self, name)))
+        value = int(_num(arg, 0, 255))
+        setattr(self, name, value & ~64 if name == "sre" else value)
+        return None
+
+    def _opc(self) -> None:
+        """``*OPC``: nothing is pending once a message has been parsed: ESR bit 0 (OPC) is set."""
+        self.esr |= 1
+
+    def _stb(self) -> int:
+        """``*STB?``: Keysight TRG (bit 0, from TER), MAV (4), ESB (5), MSS (6); Tek 4, 5, 6."""
+        stb = 0
+        if self.dialect == "keysight" and self.st.ter:
+            stb |= 1
+        if self._replies_pending:
+            stb |= 16
+        if self.esr & self.ese:
+            stb |= 32
+        if stb & self.sre & ~64:
+            stb |= 64
+        return stb
+
+    def _trg(self) -> None:
+        """``*TRG``: Keysight acts as :DIGitize without sources; Tektronix runs the *DDT list
+        (empty after *RST), so nothing happens."""
+        if self.dialect == "keysight":
+            self._digitize(None)
 
     def _pop_error(self) -> str:
         if not self.errors:
@@ -387,6 +544,29 @@ class ScopeEngine:
             return _nr3(ch.scale)
         ch.scale = _num(arg, 1e-6, 1e4)
         return None
+
+    def _ch_range(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        """Keysight full-scale vertical range: 8 divisions of the scale."""
+        ch = self._chan(sfx)
+        if q:
+            return _nr3(ADC_FULL_SCALE_DIV * ch.scale)
+        ch.scale = _num(arg, 8e-6, 8e4) / ADC_FULL_SCALE_DIV
+        return None
+
+    def _ks_channel_setup(self, sfx: list[int]) -> str:
+        """``:CHANnel<n>?``: the channel's settings, headers on (the form PyMeasure parses)."""
+        n = sfx[0]
+        ch = self._chan(sfx)
+        return (
+            f":CHAN{n}:RANG {ADC_FULL_SCALE_DIV * ch.scale:+.2E};OFFS {ch.offset:+.5E};"
+            f"COUP {ch.coupling};IMP ONEM;DISP {int(ch.display)};BWL 0;INV 0;"
+            f'LAB "{n}";UNIT VOLT;PROB {ch.probe:+.2E};PROB:SKEW +0.00E+00;STYP SING'
+        )
+
+    def _ks_timebase_setup(self) -> str:
+        st = self.st
+        ref = _KS_REFERENCE[st.ks_reference][1]
+        return f":TIM:MODE MAIN;REF {ref};MAIN:RANG {st.duration:+.2E};POS {st.ks_position:+.1E}"
 
     def _ch_offset(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
         ch = self._chan(sfx)
@@ -420,8 +600,8 @@ class ScopeEngine:
     def x0(self) -> float:
         """Time of sample 0 from the trigger (s) under the current timebase."""
         st = self.st
-        if self.dialect == "keysight":
-            return st.ks_position - st.duration / 2
+        if self.dialect == "keysight":  # POSition = trigger to the reference point
+            return st.ks_position - _KS_REFERENCE[st.ks_reference][0] * st.duration
         return -st.tek_position / 100.0 * st.duration
 
     def _ks_range(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
@@ -444,9 +624,8 @@ class ScopeEngine:
 
     def _ks_reference(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
         if q:
-            return "CENT"
-        if _enum(arg, ["CENTer", "LEFT", "RIGHt", "CUSTom"]) != "CENTER":
-            raise ScpiFault(-221, "the simulator supports the CENTer reference only")
+            return _KS_REFERENCE[self.st.ks_reference][1]
+        self.st.ks_reference = _enum(arg, ["LEFT", "CENTer", "RIGHt"])
         return None
 
     def _tek_hscale(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
@@ -514,6 +693,24 @@ class ScopeEngine:
         self.st.trig_slope = "rising" if word == "RISE" else "falling"
         return None
 
+    def _ks_sweep(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return "AUTO" if self.st.ks_sweep == "AUTO" else "NORM"
+        self.st.ks_sweep = _enum(arg, ["AUTO", "NORMal"])
+        return None
+
+    def _tek_trig_mode(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return self.st.tek_trig_mode
+        self.st.tek_trig_mode = _enum(arg, ["AUTO", "NORMal"])
+        return None
+
+    def _tek_trigger_state(self) -> str:
+        st = self.st
+        if not st.running:
+            return "SAVE"
+        return "AUTO" if st.tek_trig_mode == "AUTO" else "READY"
+
     # ------------------------------------------------------------ acquisition
     def _start(self, segmented: bool, count: int, continuous: bool = False) -> None:
         st = self.st
@@ -522,10 +719,51 @@ class ScopeEngine:
         st.continuous = continuous
         st.running = True
         st.ter = False
+        st.numacq = 0
+        st.blocking = False
         self._cache = None
 
     def _stop(self) -> None:
         self.st.running = False
+        self.st.blocking = False
+
+    def _digitize(self, arg: str | None) -> None:
+        """``:DIGitize [src[,src...]]``: one acquisition (all segments in segmented mode);
+        the scope is stopped afterwards and the sender waits until it is complete."""
+        for src in (arg or "").split(","):
+            if src.strip():
+                self._parse_source(src)
+        st = self.st
+        self._start(st.segmented, st.seg_count)
+        st.blocking = True
+        self._digitized = True
+
+    def _autoscale(self) -> None:
+        """``:AUToscale``: the simulator cannot search a single-shot signal; it centres the
+        timebase reference, puts the trigger at it and leaves the scope running."""
+        st = self.st
+        st.ks_reference, st.ks_position = "CENTER", 0.0
+        self._start(False, 1, continuous=True)
+
+    def _force(self) -> None:
+        """Force a trigger now: an armed acquisition records the (pulse-free) inputs."""
+        st = self.st
+        if not st.running:
+            return
+        self._store(self._quiet_capture())
+
+    def _ks_acq_type(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return _KS_TYPES[self.st.acq_type][1]
+        self.st.acq_type = _enum(arg, ["NORMal", "AVERage", "HRESolution", "PEAK"])
+        return None
+
+    def _tek_acq_mode(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return self.st.tek_acq_mode
+        words = ["SAMple", "PEAKdetect", "HIRes", "AVErage", "ENVelope"]
+        self.st.tek_acq_mode = _enum(arg, words)
+        return None
 
     def _ks_acq_mode(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
         if q:
@@ -584,15 +822,33 @@ class ScopeEngine:
             t_trig = self._trigger_time(event)
             if t_trig is None:
                 return
-            capture = self._capture(event, t_trig)
-            if st.continuous and not st.segmented:
-                st.captures = [capture]
-            else:
-                st.captures.append(capture)
-            st.ter = True
-            self._cache = None
-            if not st.continuous and len(st.captures) >= st.target:
-                st.running = False
+            self._store(self._capture(event, t_trig))
+
+    def _store(self, capture: Capture) -> None:
+        st = self.st
+        if st.continuous and not st.segmented:
+            st.captures = [capture]
+        else:
+            st.captures.append(capture)
+        st.ter = True
+        self._cache = None
+        if not st.segmented or len(st.captures) >= st.target:
+            st.numacq += 1
+        if not st.continuous and len(st.captures) >= st.target:
+            st.running = False
+            st.blocking = False
+
+    def _quiet_capture(self) -> Capture:
+        """A record with no pulse in it (forced trigger): every input at 0 V."""
+        st = self.st
+        n, dt = st.points, st.duration / st.points
+        codes, lsbs, offsets = {}, {}, {}
+        for k, ch in st.channels.items():
+            lsb = ADC_FULL_SCALE_DIV * ch.scale / 65536.0
+            code = int(np.clip(np.rint(-ch.offset / lsb), -32768, 32767))
+            codes[k] = np.full(n, code, dtype=np.int16)
+            lsbs[k], offsets[k] = lsb, ch.offset
+        return Capture(self.world.clock.now(), self.x0(), dt, codes, lsbs, offsets)
 
     def _input_volts(self, sig: dict[str, Any], n: int, size: int) -> npt.NDArray[np.float64]:
         probe = self.probes.get(n)
@@ -650,11 +906,55 @@ class ScopeEngine:
 
     def _ks_format(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
         if q:
-            return self.st.wav_format
-        word = _enum(arg, ["WORD", "BYTE", "ASCii"])
-        if word == "ASCII":
-            raise ScpiFault(-221, "the simulator sends WORD or BYTE only")
-        self.st.wav_format = word
+            return "ASC" if self.st.wav_format == "ASCII" else self.st.wav_format
+        self.st.wav_format = _enum(arg, ["WORD", "BYTE", "ASCii"])
+        return None
+
+    def _ks_points_mode(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return {"NORMAL": "NORM", "MAXIMUM": "MAX", "RAW": "RAW"}[self.st.points_mode]
+        self.st.points_mode = _enum(arg, ["NORMal", "MAXimum", "RAW"])
+        return None
+
+    def _ks_setup(self, sfx: list[int], arg: str | None, q: bool) -> str | Block | None:
+        """``:SYSTem:SETup``: the settings as a definite block (the simulator's own format)."""
+        st = self.st
+        if q:
+            items = [
+                f"points={st.points}",
+                f"duration={st.duration!r}",
+                f"position={st.ks_position!r}",
+                f"reference={st.ks_reference}",
+                f"trig_source={st.trig_source}",
+                f"trig_slope={st.trig_slope}",
+                f"sweep={st.ks_sweep}",
+            ]
+            for n, ch in st.channels.items():
+                items.append(
+                    f"ch{n}={ch.scale!r}/{ch.offset!r}/{ch.probe!r}/{ch.coupling}/{int(ch.display)}"
+                )
+                items.append(f"level{n}={st.trig_levels[n]!r}")
+            return Block(",".join(items).encode("ascii"), 8)
+        text = (arg or "").strip()
+        if not text.startswith("#") or not text[1:2].isdigit() or text[1] == "0":
+            raise ScpiFault(-104, "expected a definite block")
+        d = int(text[1])
+        body = text[2 + d :]
+        if len(body) != int(text[2 : 2 + d] or -1):
+            raise ScpiFault(-104, "block length")
+        try:
+            values = dict(item.split("=", 1) for item in body.split(","))
+            st.points, st.duration = int(values["points"]), float(values["duration"])
+            st.ks_position, st.ks_reference = float(values["position"]), values["reference"]
+            st.trig_source, st.trig_slope = int(values["trig_source"]), values["trig_slope"]
+            st.ks_sweep = values["sweep"]
+            for n, ch in st.channels.items():
+                scale, offset, probe, coupling, display = values[f"ch{n}"].split("/")
+                ch.scale, ch.offset, ch.probe = float(scale), float(offset), float(probe)
+                ch.coupling, ch.display = coupling, display == "1"
+                st.trig_levels[n] = float(values[f"level{n}"])
+        except (KeyError, ValueError) as exc:
+            raise ScpiFault(-230, f"setup: {exc}") from None
         return None
 
     def _ks_byteorder(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
@@ -669,11 +969,57 @@ class ScopeEngine:
         self.st.unsigned = _bool(arg)
         return None
 
+    def _tek_encoding_name(self) -> str:
+        st = self.st
+        if st.tek_ascii:
+            return "ASCII"
+        return next(k for k, v in _TEK_ENCODINGS.items() if v == (False, st.tek_signed, st.tek_lsb))
+
     def _tek_encoding(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        st = self.st
         if q:
-            return self.st.tek_encoding
-        self.st.tek_encoding = _enum(arg, ["SRIbinary", "RIBinary", "SRPbinary", "RPBinary"])
+            return self._tek_encoding_name()
+        word = _enum(arg, ["ASCIi", "SRIbinary", "RIBinary", "SRPbinary", "RPBinary"])
+        ascii_, signed, lsb = _TEK_ENCODINGS[word]
+        st.tek_ascii = ascii_
+        if not ascii_:
+            st.tek_signed, st.tek_lsb = signed, lsb
         return None
+
+    def _tek_wfm_encdg(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return "ASC" if self.st.tek_ascii else "BIN"
+        self.st.tek_ascii = _enum(arg, ["ASCii", "BINary"]) == "ASCII"
+        return None
+
+    def _tek_bn_fmt(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return "RI" if self.st.tek_signed else "RP"
+        self.st.tek_signed = _enum(arg, ["RI", "RP"]) == "RI"
+        return None
+
+    def _tek_byt_or(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return "LSB" if self.st.tek_lsb else "MSB"
+        self.st.tek_lsb = _enum(arg, ["LSB", "MSB"]) == "LSB"
+        return None
+
+    def _tek_bits(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
+        if q:
+            return str(8 * self.st.tek_bytes)
+        self.st.tek_bytes = int(_enum(arg, ["8", "16"])) // 8
+        return None
+
+    def _tek_field(self, index: int) -> Callable[[list[int], str | None, bool], str]:
+        return lambda s, a, q: self._tek_preamble_fields()[index]
+
+    def _tek_data_setup(self) -> str:
+        """``DATa?`` (HEADer OFF): DESTination;ENCdg;SOUrce;STARt;STOP;WIDth."""
+        st = self.st
+        src = self._source_name(st.wav_source)
+        return f"REF1;{self._tek_encoding_name()};{src};{st.data_start};{st.data_stop};" + str(
+            st.tek_bytes
+        )
 
     def _tek_bytes(self, sfx: list[int], arg: str | None, q: bool) -> str | None:
         if q:
@@ -716,7 +1062,13 @@ class ScopeEngine:
         out: npt.NDArray[np.int32] = np.clip((codes.astype(np.int32) + 128) >> 8, -128, 127)
         return out
 
-    def _ks_preamble(self) -> str:
+    def _ks_view(self, cap: Capture, src: int) -> tuple[npt.NDArray[np.int16], float]:
+        """The transferred points: the record decimated to at most :WAVeform:POINts."""
+        codes = cap.codes[src]
+        step = max(1, -(-codes.size // max(self.st.points, 1)))
+        return (codes[::step], cap.dt * step) if step > 1 else (codes, cap.dt)
+
+    def _ks_preamble_fields(self) -> list[str]:
         st = self.st
         cap = self._ks_capture()
         src = st.wav_source
@@ -730,13 +1082,15 @@ class ScopeEngine:
                 self.x0(),
             )
         else:
-            lsb, off, n, dt, x0 = cap.lsb[src], cap.offset[src], cap.codes[src].size, cap.dt, cap.x0
-        word = st.wav_format == "WORD"
-        yinc = lsb if word else lsb * 256
-        yref = (32768 if word else 128) if st.unsigned else 0
-        fields = [
-            "1" if word else "0",
-            "0",
+            codes, dt = self._ks_view(cap, src)
+            lsb, off, n, x0 = cap.lsb[src], cap.offset[src], codes.size, cap.x0
+        fmt = st.wav_format
+        byte = fmt == "BYTE"  # ASCii reports the WORD scaling (yreference 32768)
+        yinc = lsb * 256 if byte else lsb
+        yref = (128 if byte else 32768) if (st.unsigned or fmt == "ASCII") else 0
+        return [
+            {"BYTE": "0", "WORD": "1", "ASCII": "4"}[fmt],
+            _KS_TYPES[st.acq_type][0],
             str(n),
             "1",
             _nr3(dt),
@@ -746,26 +1100,29 @@ class ScopeEngine:
             _nr3(off),
             str(yref),
         ]
-        return ",".join(fields)
 
     def _ks_data(self) -> Block:
         st = self.st
         cap = self._ks_capture()
         if cap is None:
-            self.push_error(-230, f"{ERRORS[-230]}; no acquisition")
+            self.push_error(-230, ERRORS[-230])
             return Block(b"", 8)
-        key = (id(cap), st.wav_source, st.wav_format, st.byteorder, st.unsigned)
+        key = (id(cap), st.wav_source, st.wav_format, st.byteorder, st.unsigned, st.points)
         if self._cache is not None and self._cache[0] == key:
             return Block(self._cache[1], 8)
-        codes = cap.codes[st.wav_source]
+        codes, _ = self._ks_view(cap, st.wav_source)
         end = "<" if st.byteorder == "LSBFIRST" else ">"
-        if st.wav_format == "WORD":
+        if st.wav_format == "ASCII":  # volts, NR3, comma-separated, inside a #8 block
+            u = np.clip(codes.astype(np.int32) + 32768, 1, 65535)
+            volts = (u - 32768) * cap.lsb[st.wav_source] + cap.offset[st.wav_source]
+            payload = ",".join(f"{v:+.6E}" for v in volts.tolist()).encode("ascii")
+        elif st.wav_format == "WORD":
             u = np.clip(codes.astype(np.int32) + 32768, 1, 65535)
             arr = u.astype(end + "u2") if st.unsigned else (u - 32768).astype(end + "i2")
+            payload = arr.tobytes()
         else:
             b = np.clip(self._bytes8(codes) + 128, 1, 255)
-            arr = b.astype("u1") if st.unsigned else (b - 128).astype("i1")
-        payload = arr.tobytes()
+            payload = (b.astype("u1") if st.unsigned else (b - 128).astype("i1")).tobytes()
         self._cache = (key, payload)
         return Block(payload, 8)
 
@@ -793,7 +1150,7 @@ class ScopeEngine:
         hi = min(max(self.st.data_stop, lo), n)
         return lo, hi
 
-    def _tek_preamble(self) -> str:
+    def _tek_preamble_fields(self) -> list[str]:
         st = self.st
         frames = self._tek_frames()
         src = st.wav_source
@@ -804,8 +1161,7 @@ class ScopeEngine:
             ch = st.channels[src]
             lsb, off, dt, x0, n = 8 * ch.scale / 65536, ch.offset, st.duration / st.points, 0.0, 0
         lo, hi = self._tek_span(n) if n else (1, 0)
-        signed = st.tek_encoding in ("SRIBINARY", "RIBINARY")
-        order = "LSB" if st.tek_encoding.startswith("SR") else "MSB"
+        signed = st.tek_signed
         nb = st.tek_bytes
         ymult = lsb if nb == 2 else lsb * 256
         yoff = 0 if signed else (32768 if nb == 2 else 128)
@@ -814,12 +1170,12 @@ class ScopeEngine:
             f'"Ch{src}, {ch.coupling} coupling, {ch.scale:.4E} V/div, '
             f'{st.duration / 10:.4E} s/div, {n} points, Sample mode"'
         )
-        fields = [
+        return [
             str(nb),
             str(8 * nb),
-            "BIN",
+            "ASC" if st.tek_ascii else "BIN",
             "RI" if signed else "RP",
-            order,
+            "LSB" if st.tek_lsb else "MSB",
             wfid,
             str(hi - lo + 1),
             "Y",
@@ -833,9 +1189,8 @@ class ScopeEngine:
             str(yoff),
             _nr3(off),
         ]
-        return ";".join(fields)
 
-    def _tek_curve(self) -> Block:
+    def _tek_curve(self) -> Block | str:
         st = self.st
         frames = self._tek_frames()
         if not frames:
@@ -844,17 +1199,18 @@ class ScopeEngine:
         key = (
             tuple(id(c) for c in frames),
             st.wav_source,
-            st.tek_encoding,
+            (st.tek_ascii, st.tek_signed, st.tek_lsb),
             st.tek_bytes,
             st.data_start,
             st.data_stop,
         )
         if self._cache is not None and self._cache[0] == key:
-            return Block(self._cache[1])
+            cached = self._cache[1]
+            return cached.decode("ascii") if st.tek_ascii else Block(cached)
         lo, hi = self._tek_span(frames[0].codes[st.wav_source].size)
         codes = np.concatenate([c.codes[st.wav_source][lo - 1 : hi] for c in frames])
-        signed = st.tek_encoding in ("SRIBINARY", "RIBINARY")
-        end = "<" if st.tek_encoding.startswith("SR") else ">"
+        signed = st.tek_signed
+        end = "<" if st.tek_lsb else ">"
         if st.tek_bytes == 2:
             arr = (
                 codes.astype(end + "i2")
@@ -864,6 +1220,10 @@ class ScopeEngine:
         else:
             b = self._bytes8(codes)
             arr = b.astype("i1") if signed else (b + 128).astype("u1")
+        if st.tek_ascii:  # NR1 codes, comma-separated, no block header
+            text = ",".join(str(v) for v in arr.astype(np.int64).tolist())
+            self._cache = (key, text.encode("ascii"))
+            return text
         payload = arr.tobytes()
         self._cache = (key, payload)
         return Block(payload)

@@ -14,6 +14,10 @@ Fault knobs (``world.faults``, read live at every command):
 * ``scope_truncated_block_every_n``: every nth binary block is cut to half its
   announced length, and the rest (and its LF) is never sent.
 * ``scope_no_trigger``: the scope arms but never triggers.
+
+A ``:DIGitize`` holds the rest of its message and every later message of the
+same connection until the acquisition completes (or another connection sends
+``:STOP``); other connections are served meanwhile.
 """
 
 from __future__ import annotations
@@ -137,7 +141,16 @@ class SimScopeServer:
                 limit = faults.scope_disconnect_after_n
                 if limit and count > limit:
                     break
-                replies = self.engine.execute(line)
+                replies, rest = self.engine.run(line)
+                while rest is not None:
+                    # this connection sent :DIGitize: its input waits for the acquisition
+                    await asyncio.sleep(0.001)
+                    if not self.engine.blocked:
+                        if rest:
+                            more, rest = self.engine.run(rest)
+                            replies += more
+                        else:
+                            rest = None
                 if replies:
                     if faults.scope_reply_delay_ms > 0:
                         await asyncio.sleep(faults.scope_reply_delay_ms / 1000.0)

@@ -33,10 +33,16 @@ def test_keysight_xreference_shifts_the_time_axis() -> None:
     assert (p.dtype, p.rail_low, p.rail_high) == ("u1", 1, 255)
 
 
-@pytest.mark.parametrize("bad", ["1,0,100", "4,0,10,1,1,0,0,1,0,0"])
+@pytest.mark.parametrize("bad", ["1,0,100", "7,0,10,1,1,0,0,1,0,0"])
 def test_keysight_bad_preamble_is_rejected(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_keysight_preamble(bad)
+
+
+def test_keysight_ascii_preamble_is_format_4() -> None:
+    # PyMeasure's test_keysightDSOX1102G_with_device: ASCii preamble after *RST
+    p = parse_keysight_preamble("4,0,62500,1,1.6E-08,-5.0E-04,0,7.851759E-04,0,32768")
+    assert p.ascii and p.points == 62500 and p.y_reference == 32768 and p.hole is None
 
 
 TEK = (
@@ -59,8 +65,9 @@ def test_tektronix_point_offset_and_formats() -> None:
     assert (p.dtype, p.rail_low, p.rail_high) == ("u1", 0, 255)
     p2 = parse_tektronix_preamble(TEK.replace(";LSB;", ";MSB;"))
     assert p2.dtype == ">i2"
+    assert parse_tektronix_preamble(TEK.replace(";BIN;", ";ASC;")).ascii  # ENCdg ASCii
     with pytest.raises(ValueError):
-        parse_tektronix_preamble(TEK.replace(";BIN;", ";ASC;"))
+        parse_tektronix_preamble(TEK.replace(";BIN;", ";FP;"))
 
 
 def test_error_replies() -> None:
