@@ -1,13 +1,16 @@
 """A simulated Magstim (200², BiStim², Rapid²) speaking the serial protocol.
 
-Protocol as in :mod:`instruments.stimulator.magstim_codec`. Device behaviour
-of this simulator (our choices where the protocol facts are silent): a command
-with a bad CRC or an unknown command character is answered with a lone ``?``;
-state-changing commands need remote control (``Q@``), queries (``J@``, ``F@``,
-``\\@``) do not; remote control lapses after ``remote_timeout_s`` of world
-time without a command and the unit then disarms; the Rapid runs a train when
-fired with more than one pulse set, and keeps its "train running" bit (and
-not-ready) through the spec's minimum inter-train interval.
+Protocol as in :mod:`instruments.stimulator.magstim_codec`; every fact and every choice
+of ours is in ``instruments/stimulator/magstim_facts.md``. Device behaviour where the
+sources are silent (assumptions, listed there): a command with a bad CRC or an unknown
+command character is answered with a lone ``?``; state-changing commands need remote
+control, queries (``J@``, ``F@``, ``\\@``, ``ND``, ``x@``, ``I@``, ``o@``) do not; remote
+control lapses after ``remote_timeout_s`` of world time without a command while armed
+(``remote_timeout_disarmed_s`` while disarmed) and the unit then disarms; a unit with an
+unlock code refuses ``Q@`` (``S``) and a wrong code (``?``). The Rapid starts in
+single-pulse mode (``[0000``); a non-zero duration selects repetitive mode, where ``EH``
+runs the train; its train bit is set while the train runs and its wait bit through the
+enforced inter-train wait.
 """
 
 from __future__ import annotations
@@ -44,6 +47,13 @@ class MagstimDevice:
         self.pulses = 1
         self.duration_s = 1.0
         self.interval_ms = 0
+        self.single_pulse_mode = True
+        self.enhanced = False
+        self.charge_delay_ms = 0
+        self.unlock_code = self.core.params.unlock_code
+        self.version_text = self.core.params.version_text or f"{self.version}.0.0"
+        # The unit is what its version text says (the driver's settings may be wrong).
+        self.version = (mc.parse_version(self.version_text) or (self.version,))[0]
 
     # ------------------------------------------------------------ link
     def receive(self, data: bytes, wall_now: float) -> None:
@@ -51,7 +61,9 @@ class MagstimDevice:
             self.buffer_since = wall_now
         self.buffer.extend(data)
         while self.buffer:
-            n = mc.parse_command_length(bytes(self.buffer[:1]), self.version)
+            n = mc.parse_command_length(bytes(self.buffer[:2]), self.version)
+            if n == 0:
+                return  # the next byte decides the frame length
             if n is None:
                 self.buffer.clear()
                 if self.faults.accept_command():
@@ -73,7 +85,13 @@ class MagstimDevice:
             self.buffer.clear()
         now = self.core.now()
         self.core.tick(now)
-        if self.remote and now - self.last_command > self.core.params.remote_timeout_s:
+        p = self.core.params
+        lapse = (
+            p.remote_timeout_s
+            if self.core.armed
+            else max(p.remote_timeout_s, p.remote_timeout_disarmed_s)
+        )
+        if self.remote and now - self.last_command > lapse:
             self.remote = False
             self.world.state.remote = False
             if self.core.armed:
@@ -98,14 +116,30 @@ class MagstimDevice:
 
     def rapid_status(self) -> int:
         now = self.core.now()
-        s = mc.RAPID_TRAIN_MODE if self.pulses > 1 else 0
-        if self.core.train_running() or self.core.in_intertrain_wait(now):
-            s |= mc.RAPID_TRAIN_RUNNING
+        s = mc.RAPID_HVPSU | mc.RAPID_COIL_READY
+        if self.enhanced:
+            s |= mc.RAPID_ENHANCED
+        if self.single_pulse_mode:
+            s |= mc.RAPID_SINGLE_PULSE
+        if self.core.train_running():
+            s |= mc.RAPID_TRAIN
+        elif self.core.in_intertrain_wait(now):
+            s |= mc.RAPID_WAIT
         return s
 
-    def _ok(self, c: str, *fields: tuple[int, int], rapid: bool = False) -> bytes:
-        rs = self.rapid_status() if rapid else None
-        return mc.encode_reply(c, self.status(), rapid_status=rs, fields=tuple(fields))
+    def extended_status(self) -> bytes:
+        """The two bytes after the Rapid status in an ``x@`` reply."""
+        ext = mc.EXT_CHARGE_DELAY_SET if self.charge_delay_ms else 0
+        return bytes([ext, 0])
+
+    def _ok(
+        self, c: str, *fields: tuple[int, int], rapid: bool = False, extended: bool = False
+    ) -> bytes:
+        rs = self.rapid_status() if rapid or extended else None
+        extra = self.extended_status() if extended else b""
+        return mc.encode_reply(
+            c, self.status(), rapid_status=rs, extra=extra, fields=tuple(fields)
+        )
 
     # ------------------------------------------------------------ commands
     def handle(self, frame: bytes) -> bytes:
@@ -115,12 +149,27 @@ class MagstimDevice:
         self.core.catch_up(now)
         c = chr(frame[0])
         data = frame[1:-1].decode("latin-1")
-        if (c in "AC" and self.model != "bistim2") or (c in "BD[\\" and self.model != "rapid2"):
+        rapid9 = "xIon^_b"  # Rapid² commands of software version 9+ (MagPy)
+        if (
+            (c in "ACYZ" and self.model != "bistim2")
+            or (c in "BD[\\N" + rapid9 and self.model != "rapid2")
+            or (c in rapid9 and self.version < 9)
+        ):
             return b"?"
         if self.remote:
             self.last_command = now
-        if c in "JF\\QR" and data != "@":
+        if c == "Q":
+            return self._remote_on(data, now)
+        if c == "N":
+            return mc.encode_version(self.version_text) if data == "D" else b"?"
+        if c in "JF\\RxIo^_bYZ" and data != "@":
             return mc.encode_error(c, mc.INVALID)
+        if c == "x":
+            return self._ok("x", extended=True)
+        if c == "I":
+            return self._ok("I", (0, 3))
+        if c == "o":
+            return self._ok("o", (self.charge_delay_ms, 5 if self.version >= 9 else 4))
         if c == "J":
             a = round(self.core.power("A"))
             b = round(self.core.power("B"))
@@ -138,11 +187,6 @@ class MagstimDevice:
                 round(self.core.limits.min_intertrain_interval_s * 10),
             )
             return self._ok("\\", *zip(vals, w, strict=True), rapid=True)
-        if c == "Q":
-            self.remote = True
-            self.world.state.remote = True
-            self.last_command = now
-            return self._ok("Q")
         if c == "R":
             self.remote = False
             self.world.state.remote = False
@@ -152,6 +196,13 @@ class MagstimDevice:
             return mc.encode_error(c, mc.CONFLICT)
         if c == "E":
             return self._e(data)
+        if c in "^_":
+            if c == "^" and not self.single_pulse_mode:
+                return mc.encode_error(c, mc.CONFLICT)  # enhanced power: single pulses only
+            self.enhanced = c == "^"
+            return self._ok(c, rapid=True)
+        if c in "bYZ":  # ignore coil safety switch; BiStim high-resolution mode on/off
+            return self._ok(c)
         if not data.isdigit():
             return mc.encode_error(c, mc.INVALID)
         value = int(data)
@@ -180,14 +231,32 @@ class MagstimDevice:
             self.pulses = value
             self.duration_s = value / self.rate_hz
             return self._ok(c, rapid=True)
-        # "[": duration in 0.1 s; the pulse count follows
+        if c == "n":
+            self.charge_delay_ms = value
+            return self._ok(c, extended=self.version >= 10, rapid=True)
+        # "[": duration in 0.1 s; 0 = single-pulse mode; the pulse count follows
         if value == 0:
-            return mc.encode_error(c, mc.INVALID)
+            self.single_pulse_mode = True
+            return self._ok(c, rapid=True)
+        self.single_pulse_mode = False
+        self.enhanced = False
         self.duration_s = value / 10.0
         self.pulses = max(
             1, min(round(self.duration_s * self.rate_hz), self.core.limits.max_train_pulses)
         )
         return self._ok(c, rapid=True)
+
+    def _remote_on(self, data: str, now: float) -> bytes:
+        """``Q@``, or ``Q`` + unlock code on a unit that needs one."""
+        if self.unlock_code is not None and data != self.unlock_code:
+            # Q@ on a locked unit: a conflict; a wrong code: invalid data (assumptions)
+            return mc.encode_error("Q", mc.CONFLICT if data == "@" else mc.INVALID)
+        if self.unlock_code is None and data != "@":
+            return mc.encode_error("Q", mc.INVALID)
+        self.remote = True
+        self.world.state.remote = True
+        self.last_command = now
+        return self._ok("Q")
 
     def _e(self, what: str) -> bytes:
         now = self.core.now()
@@ -202,7 +271,7 @@ class MagstimDevice:
             return mc.encode_error("E", mc.INVALID)
         if not self.core.ready(now):
             return mc.encode_error("E", mc.CONFLICT)
-        if self.model == "rapid2" and self.pulses > 1:
+        if self.model == "rapid2" and not self.single_pulse_mode and self.pulses > 1:
             if not self.core.rate_allowed(self.rate_hz, self.core.power("A")):
                 return mc.encode_error("E", mc.CONFLICT)
             self.core.start_train(self.rate_hz, self.pulses)

@@ -35,7 +35,14 @@ class SimStimulator(Settings):
     settle_up_s_per_percent: Annotated[float, Field(ge=0)] = 0.010
     settle_down_s_per_percent: Annotated[float, Field(ge=0)] = 0.100
     armed_timeout_s: Positive = 60.0
+    # Remote control lapses after this much silence while armed (MagPy polls every 0.5 s
+    # armed) and, far longer, while disarmed (MagPy polls every 5 s): see magstim_facts.md.
     remote_timeout_s: Positive = 1.0
+    remote_timeout_disarmed_s: Positive = 10.0
+    # A Rapid² on software 9+ that needs its unlock code with ``Q`` (None: ``Q@`` is taken).
+    unlock_code: str | None = Field(default=None, min_length=16, max_length=16, repr=False)
+    # The version text the simulated Magstim answers to ``ND`` (None: "<software_version>.0.0").
+    version_text: str | None = None
     trigger_delay_us: Annotated[float, Field(ge=0)] = 0.0
 
 

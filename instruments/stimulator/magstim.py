@@ -1,10 +1,12 @@
 """Magstim 200², BiStim² and Rapid² over serial (protocol: :mod:`.magstim_codec`).
 
 Remote control lapses (and the unit disarms) after about 1 s without a
-command; :meth:`MagstimStimulator.keep_alive` sends ``Q@`` and the safety
-layer calls it every :attr:`~MagstimStimulator.keepalive_interval_s` while
-armed. Between commands the driver reclaims remote control when it has been
-idle long enough for it to have lapsed.
+command while armed; :meth:`MagstimStimulator.keep_alive` pokes the unit (``Q@``, or
+``x@`` on a Rapid² that needs an unlock code, as MagPy does) and the safety layer calls
+it every :attr:`~MagstimStimulator.keepalive_interval_s` while armed. Between commands
+the driver reclaims remote control when it has been idle long enough for it to have
+lapsed. A Rapid² reports its software version (``ND``) at connect; that version, not
+the bench file's, sets the frame widths. Facts and sources: ``magstim_facts.md``.
 
 Waiting: arming, power changes and recharge are waited on the device's own
 armed/ready status bits (polled), never a blind sleep. Documented device
@@ -15,6 +17,7 @@ the deadlines.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -74,12 +77,38 @@ class MagstimStimulator(Stimulator):
         self._train_pulses: int | None = None  # pulses per train the device holds (Rapid)
         self._pending_settle_s = 0.0  # device s of power settling the last change needs
         self.round_trip_s = 0.0  # wall s per exchange: moving average, sizes pre-fire work
+        self.version_text: str | None = None  # what the unit answered to ND
+        self._single_pulse_mode: bool | None = None  # Rapid: None until set by us
+        code = self._unlock_code(config)
+        self._remote_on = mc.remote_on(code)  # holds the code: never logged (see _fail)
+        self._poke = mc.SYSTEM_STATUS if code is not None else mc.REMOTE_ON
+
+    def _unlock_code(self, config: StimulatorSettings) -> str | None:
+        """The unlock code from the environment variable the settings name (or None)."""
+        name = config.unlock_code_env
+        if name is None:
+            return None
+        code = os.environ.get(name)
+        if not code:
+            raise ValueError(f"{self.name}: environment variable {name} (unlock_code_env) is unset")
+        if len(code) != mc.UNLOCK_CODE_LENGTH or not code.isascii():
+            raise ValueError(
+                f"{self.name}: the unlock code in {name} must have "
+                f"{mc.UNLOCK_CODE_LENGTH} ASCII characters (xxxx-xxxxxxxx-xx)"
+            )
+        return code
 
     # ------------------------------------------------------------- link
     def _fail(self, err: StimulatorError, sent: bytes, received: bytes) -> StimulatorError:
         return err.with_context(
-            device=self.name, resource=self.resource, sent=sent, received=received
+            device=self.name, resource=self.resource, sent=self._shown(sent), received=received
         )
+
+    def _shown(self, command: bytes) -> bytes:
+        """``command`` as errors and logs may show it: an unlock code is masked."""
+        if command[:1] == b"Q" and len(command) > 3:
+            return b"Q" + b"*" * (len(command) - 2) + command[-1:]
+        return command
 
     def _resync(self) -> None:
         """Drop bytes of an earlier, broken exchange: read until the line is quiet."""
@@ -123,14 +152,14 @@ class MagstimStimulator(Stimulator):
                     f"no reply within {self.timeout_s * 1000:.0f} ms",
                     device=self.name,
                     resource=self.resource,
-                    sent=command,
+                    sent=self._shown(command),
                 )
             if len(buf) < need:
                 raise ShortReply(
                     f"reply stopped after {len(buf)} of {need} bytes",
                     device=self.name,
                     resource=self.resource,
-                    sent=command,
+                    sent=self._shown(command),
                     received=buf,
                 )
             try:
@@ -154,7 +183,7 @@ class MagstimStimulator(Stimulator):
         with self._lock:
             idle = time.monotonic() - self._last_exchange
             if idle > self.wall(self.keepalive_interval_s * 1.5):
-                self.exchange(mc.REMOTE_ON)
+                self.exchange(self._remote_on)
             try:
                 return self.exchange(command)
             except DeviceRejected as err:
@@ -162,7 +191,7 @@ class MagstimStimulator(Stimulator):
                 # it lapsed, the device refuses state changes; take it back and retry once
                 if err.kind != "state_conflict" or self.exchange(mc.PARAMETERS).status & mc.REMOTE:
                     raise  # a real conflict: remote control was held
-                self.exchange(mc.REMOTE_ON)
+                self.exchange(self._remote_on)
                 return self.exchange(command)
 
     def _need(self, models: tuple[str, ...], what: str) -> None:
@@ -171,13 +200,41 @@ class MagstimStimulator(Stimulator):
 
     # ------------------------------------------------------------- lifecycle
     def connect(self) -> None:
-        """Take remote control and check the device answers."""
-        self.exchange(mc.REMOTE_ON)
+        """Take remote control, read a Rapid²'s software version, check the device answers."""
+        self.exchange(self._remote_on)
+        if self.model == "rapid2":
+            self._read_version()
         self.exchange(mc.PARAMETERS)
 
+    def _read_version(self) -> None:
+        """``ND``: the unit's software version sets the frame widths from now on."""
+        try:
+            r = self.exchange(mc.VERSION)
+        except DeviceRejected:
+            log.warning(
+                "%s: the unit does not answer ND; using software_version %d from the settings",
+                self.name,
+                self.version,
+            )
+            return
+        self.version_text = r.text
+        parts = mc.parse_version(r.text)
+        if not parts:
+            raise MalformedReply(
+                f"version reply {r.text!r} has no number", device=self.name, sent=mc.VERSION
+            )
+        if parts[0] != self.version:
+            log.warning(
+                "%s: the unit reports software %s; the settings say %d: using the unit's",
+                self.name,
+                r.text,
+                self.version,
+            )
+            self.version = parts[0]
+
     def keep_alive(self) -> None:
-        """``Q@``: hold remote control."""
-        self.exchange(mc.REMOTE_ON)
+        """Poke the unit to hold remote control (``Q@``, or ``x@`` with an unlock code)."""
+        self.exchange(self._poke)
 
     def close(self) -> None:
         try:
@@ -206,7 +263,9 @@ class MagstimStimulator(Stimulator):
             coil_present=bool(status & mc.COIL_PRESENT),
             remote=bool(status & mc.REMOTE),
             errors=mc.status_errors(status),
-            train_running=None if rapid is None else bool(rapid & mc.RAPID_TRAIN_RUNNING),
+            train_running=None
+            if rapid is None
+            else bool(rapid & (mc.RAPID_TRAIN | mc.RAPID_WAIT)),
             raw=raw,
         )
 
@@ -239,7 +298,7 @@ class MagstimStimulator(Stimulator):
         """
 
         def ready() -> bool:
-            st = self.exchange(mc.REMOTE_ON).status
+            st = self.exchange(self._poke).status
             if not st & mc.ARMED:
                 raise DeviceRejected(
                     f"device disarmed while waiting for {what} (remote-control lapse, "
@@ -247,7 +306,7 @@ class MagstimStimulator(Stimulator):
                     kind="state_conflict",
                     device=self.name,
                     resource=self.resource,
-                    sent=mc.REMOTE_ON,
+                    sent=self._poke,
                     received=bytes([ord("Q"), st]),
                 )
             return bool(st & mc.READY)
@@ -308,17 +367,21 @@ class MagstimStimulator(Stimulator):
                 )
 
     # ------------------------------------------------------------- firing
-    def _set_train_pulses(self, n: int) -> None:
-        if self._train_pulses != n:
-            self._command(mc.pulses(n, self.version))
-            self._train_pulses = n
+    def _to_single_pulse_mode(self) -> None:
+        """Rapid²: ``[0000`` (duration 0) selects single-pulse mode (MagPy ``rTMSMode``)."""
+        if self._single_pulse_mode is not True:
+            if self.version >= 9:
+                self._command(mc.SINGLE_PULSE_MODE)
+            else:
+                self._command(mc.duration(0, self.version))
+            self._single_pulse_mode = True
             self._train_setup = None
 
     def fire(self) -> float | None:
         with self._lock:
             if self.model == "rapid2":
-                self._set_train_pulses(1)
-            st = self.exchange(mc.REMOTE_ON).status
+                self._to_single_pulse_mode()
+            st = self.exchange(self._poke).status
             if st & mc.ARMED and not st & mc.READY:
                 self._wait_ready("ready to fire (recharged)", 2.0)
             self._command(mc.FIRE)
@@ -350,7 +413,7 @@ class MagstimStimulator(Stimulator):
     # ------------------------------------------------------------- trains
     def _train_running(self) -> bool:
         r = self.exchange(mc.RAPID_PARAMETERS)
-        return bool((r.rapid_status or 0) & mc.RAPID_TRAIN_RUNNING)
+        return bool((r.rapid_status or 0) & (mc.RAPID_TRAIN | mc.RAPID_WAIT))
 
     def _deliver(
         self,
@@ -366,13 +429,14 @@ class MagstimStimulator(Stimulator):
         timing). Returns the monotonic time ``EH`` was sent (≈ the first pulse).
         """
         with self._lock:
-            if self._train_setup != (rate_hz, pulses):
+            if self._train_setup != (rate_hz, pulses) or self._single_pulse_mode is not False:
                 self._command(mc.frequency(rate_hz))
                 self._command(mc.duration(pulses / rate_hz, self.version))
                 self._command(mc.pulses(pulses, self.version))
+                self._single_pulse_mode = False
                 self._train_pulses = pulses
                 self._train_setup = (rate_hz, pulses)
-            st = self.exchange(mc.REMOTE_ON).status
+            st = self.exchange(self._poke).status
             if not st & mc.ARMED:
                 raise NotReady(
                     f"device disarmed itself before a train of {pulses} pulses "

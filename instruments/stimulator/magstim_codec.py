@@ -1,20 +1,18 @@
 """Magstim serial protocol (200², BiStim², Rapid²): pure encoding and decoding.
 
-Protocol facts (tmsbench design notes, "Protocols"): 9600 8N1. A command frame
-is one ASCII command character, ASCII data (``@`` when none) and a CRC byte,
-CRC = low 8 bits of the bitwise NOT of the byte sum (``@050`` -> ``*``). A
-reply echoes the command character, then a binary status byte (bit 0 standby,
-1 armed, 2 ready, 3 coil present, 4 replace coil, 5 error present, 6 error
-type, 7 remote); Rapid replies to ``B``/``D``/``[``/``\\@`` add a second
-status byte; ASCII digit fields and the CRC follow. Errors: a lone ``?`` =
-invalid command; echo ``?`` CRC = invalid data; echo ``S`` CRC = state
-conflict. Field widths of ``D``, ``[`` and the ``\\@`` reply depend on the
-software version (>= 9: 5-digit pulses, 4-digit duration).
-
-Assumptions of ours, not in those facts (check against hardware): the ``J@``
-reply layout (power A, power B, interval: 3 digits each), the Rapid status
-byte bits (:data:`RAPID_TRAIN_MODE`, :data:`RAPID_TRAIN_RUNNING`) and the
-``\\@`` field widths for versions 7-8 (22 bytes) and below 7 (21 bytes).
+Every protocol fact used here is listed with its source and confidence in
+``magstim_facts.md`` beside this module (MagPy's ``magstim.py``, read for facts only).
+In short: 9600 8N1. A command frame is one ASCII command character, ASCII data (``@``
+when none) and a CRC byte, CRC = low 8 bits of the bitwise NOT of the byte sum
+(``@050`` -> ``*``). A reply echoes the command character, then a binary status byte
+(bit 0 standby, 1 armed, 2 ready, 3 coil present, 4 replace coil, 5 error present,
+6 error type, 7 remote); Rapid replies to ``B``/``D``/``[``/``\\@``/``^``/``_``/``x``
+add the Rapid status byte (bit 0 enhanced power, 1 train, 2 wait, 3 single-pulse mode,
+4 HV-PSU connected, 5 coil ready, 6 theta PSU, 7 modified coil algorithm); ASCII digit
+fields and the CRC follow. Errors: a lone ``?`` = invalid command; echo ``?`` CRC =
+invalid data; echo ``S`` CRC = state conflict. ``ND`` answers ``N`` + the version text
++ NUL + CRC. Software version 9 and later: 5-digit pulses, 4-digit duration, and remote
+control is taken with ``Q`` + the 16-character unlock code (``xxxx-xxxxxxxx-xx``).
 
 Every function here is pure: bytes in, values or typed errors out.
 """
@@ -34,9 +32,21 @@ REPLACE_COIL = 0x10
 ERROR_PRESENT = 0x20
 ERROR_TYPE = 0x40
 REMOTE = 0x80
-# Rapid status byte (assumed bits, see module docstring)
-RAPID_TRAIN_MODE = 0x02
-RAPID_TRAIN_RUNNING = 0x04
+# Rapid status byte (MagPy parseMagstimResponse 'rapid'; MAGIC agrees, see the fact sheet)
+RAPID_ENHANCED = 0x01
+RAPID_TRAIN = 0x02  # a train is being delivered
+RAPID_WAIT = 0x04  # the enforced wait after a train is running
+RAPID_SINGLE_PULSE = 0x08  # single-pulse mode (duration 0), not repetitive mode
+RAPID_HVPSU = 0x10
+RAPID_COIL_READY = 0x20
+RAPID_THETA_PSU = 0x40
+RAPID_MODIFIED_COIL = 0x80
+# Extended instrument status (third status byte of the ``x@`` reply)
+EXT_PLUS1 = 0x01
+EXT_SPECIAL_TRIGGER = 0x02
+EXT_CHARGE_DELAY_SET = 0x04
+
+UNLOCK_CODE_LENGTH = 16  # "xxxx-xxxxxxxx-xx" (MagPy README)
 
 INVALID = ord("?")
 CONFLICT = ord("S")
@@ -98,6 +108,29 @@ def duration(seconds: float, version: int) -> bytes:
     return frame("[", _digits(round(seconds * 10), 4 if version >= 9 else 3, "duration (0.1 s)"))
 
 
+def remote_on(unlock_code: str | None = None) -> bytes:
+    """``Q@``, or on software version 9+ ``Q`` + the 16-character unlock code + CRC."""
+    if unlock_code is None:
+        return REMOTE_ON
+    if len(unlock_code) != UNLOCK_CODE_LENGTH or not unlock_code.isascii():
+        raise ValueError(f"an unlock code has {UNLOCK_CODE_LENGTH} ASCII characters")
+    return frame("Q", unlock_code)
+
+
+def charge_delay(ms: int, version: int) -> bytes:
+    """``n`` + the Rapid charge delay in ms: 5 digits on version 10+, else 4 (MagPy)."""
+    return frame("n", _digits(ms, 5 if version >= 10 else 4, "charge delay ms"))
+
+
+SINGLE_PULSE_MODE = frame("[", "0000")  # version >= 9: duration 0 = single-pulse mode
+VERSION = frame("N", "D")
+SYSTEM_STATUS = frame("x")  # version >= 9; MagPy's keep-alive when an unlock code is set
+ERROR_CODE = frame("I")
+GET_CHARGE_DELAY = frame("o")
+ENHANCED_ON = frame("^")
+ENHANCED_OFF = frame("_")
+IGNORE_COIL_SAFETY = frame("b")
+
 ARM = frame("E", "B")
 DISARM = frame("E", "A")
 FIRE = frame("E", "H")
@@ -120,12 +153,24 @@ def rapid_field_widths(version: int) -> tuple[int, int, int, int, int]:
 
 
 def reply_layout(command: bytes, version: int) -> tuple[int, tuple[int, ...]]:
-    """For a successful reply to ``command``: (status bytes, widths of the digit fields)."""
+    """For a successful reply to ``command``: (status bytes, widths of the digit fields).
+
+    ``x@`` has four status bytes (instrument, Rapid, extended, one more MagPy reads but
+    does not decode); ``n`` on version 10+ answers like ``x@``.
+    """
     if not command:
         raise ValueError("empty command")
     c = chr(command[0])
-    if c in "BD[":
+    if c in "BD[^_":
         return 2, ()
+    if c == "x" or (c == "n" and version >= 10):
+        return 4, ()
+    if c == "n":
+        return 2, ()
+    if c == "I":
+        return 1, (3,)
+    if c == "o":
+        return 1, (5 if version >= 9 else 4,)
     if c == "\\":
         return 2, rapid_field_widths(version)
     if c == "J":
@@ -144,11 +189,15 @@ def reply_length(command: bytes, version: int) -> int:
 def expected_length(command: bytes, received: bytes, version: int) -> int:
     """How many bytes the reply to ``command`` has, judging by what arrived so far.
 
-    A lone ``?`` is one byte; an error code in byte 2 makes it three; anything
-    else is the full reply. Never less than ``min(len(received), 1)``.
+    A lone ``?`` is one byte; an error code in byte 2 makes it three; the ``ND`` reply
+    ends one byte after its NUL; anything else is the full reply. Never less than
+    ``min(len(received), 1)``.
     """
     if received[:1] == b"?":
         return 1
+    if command[:1] == b"N":
+        nul = received.find(b"\x00", 1)
+        return len(received) + 1 if nul < 0 else nul + 2
     if len(received) >= 2 and received[1] in (INVALID, CONFLICT):
         return 3
     return reply_length(command, version)
@@ -162,6 +211,13 @@ class Reply:
     status: int
     rapid_status: int | None
     fields: tuple[int, ...]
+    extra: bytes = b""  # status bytes after the Rapid one (``x@``)
+    text: str = ""  # the version text of an ``ND`` reply
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"9.1.0"`` -> ``(9, 1, 0)``: the numeric parts of the version text."""
+    return tuple(int(p) for p in text.strip().split(".") if p.strip().isdigit())
 
 
 def parse_reply(command: bytes, data: bytes, version: int) -> Reply:
@@ -193,6 +249,13 @@ def parse_reply(command: bytes, data: bytes, version: int) -> Reply:
         raise DeviceRejected(
             "conflicts with the current state", kind="state_conflict", sent=command, received=data
         )
+    if echo == b"N":
+        if data[-1] != crc(data[:-1]):
+            raise BadCrc("version reply CRC mismatch", sent=command, received=data)
+        if len(data) < 3 or data[-2] != 0:
+            raise MalformedReply("version reply is not NUL-terminated", sent=command, received=data)
+        text = data[1:-2].decode("latin-1")
+        return Reply("N", 0, None, (), text=text)
     n_status, widths = reply_layout(command, version)
     want = 1 + n_status + sum(widths) + 1
     if len(data) < want:
@@ -206,7 +269,8 @@ def parse_reply(command: bytes, data: bytes, version: int) -> Reply:
     status = data[1]
     if status & STANDBY and status & ARMED:
         raise MalformedReply("status says both standby and armed", sent=command, received=data)
-    rapid = data[2] if n_status == 2 else None
+    rapid = data[2] if n_status >= 2 else None
+    extra = bytes(data[3 : 1 + n_status])
     pos = 1 + n_status
     fields = []
     for w in widths:
@@ -215,7 +279,7 @@ def parse_reply(command: bytes, data: bytes, version: int) -> Reply:
             raise MalformedReply(f"non-digit field {chunk!r}", sent=command, received=data)
         fields.append(int(chunk))
         pos += w
-    return Reply(chr(data[0]), status, rapid, tuple(fields))
+    return Reply(chr(data[0]), status, rapid, tuple(fields), extra=extra)
 
 
 def status_errors(status: int) -> tuple[str, ...]:
@@ -232,14 +296,23 @@ def status_errors(status: int) -> tuple[str, ...]:
 
 
 def parse_command_length(data: bytes, version: int) -> int | None:
-    """Length of the command frame starting ``data`` (device side), ``None`` if unknown."""
+    """Length of the command frame starting ``data`` (device side), ``None`` if unknown.
+
+    ``0`` means "one more byte decides": ``Q@`` is 3 bytes, ``Q`` + unlock code 18.
+    """
     if not data:
         return None
     c = chr(data[0])
     if c in "@AC":
         return 5
-    if c in "EQRJF\\":
+    if c == "Q":
+        if len(data) < 2:
+            return 0
+        return 3 if data[1] == ord("@") else 2 + UNLOCK_CODE_LENGTH
+    if c in "ERJF\\NxIo^_bYZ":
         return 3
+    if c == "n":
+        return 7 if version >= 10 else 6
     if c == "B":
         return 6
     if c == "D":
@@ -254,6 +327,7 @@ def encode_reply(
     status: int,
     *,
     rapid_status: int | None = None,
+    extra: bytes = b"",
     fields: tuple[tuple[int, int], ...] = (),
 ) -> bytes:
     """A device reply: echo, status byte(s), digit fields ``(value, width)``, CRC."""
@@ -261,6 +335,7 @@ def encode_reply(
     body.append(status & 0xFF)
     if rapid_status is not None:
         body.append(rapid_status & 0xFF)
+    body.extend(extra)
     for value, width in fields:
         body.extend(_digits(max(0, min(value, 10**width - 1)), width, "field").encode())
     return bytes(body) + bytes([crc(bytes(body))])
@@ -269,4 +344,10 @@ def encode_reply(
 def encode_error(command: str, code: int) -> bytes:
     """Invalid data (``?``) or state conflict (``S``) reply to ``command``."""
     body = command.encode("ascii")[:1] + bytes([code])
+    return body + bytes([crc(body)])
+
+
+def encode_version(text: str) -> bytes:
+    """A device's ``ND`` reply: ``N`` + version text + NUL + CRC."""
+    body = b"N" + text.encode("ascii") + b"\x00"
     return body + bytes([crc(body)])

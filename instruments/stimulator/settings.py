@@ -17,7 +17,12 @@ class StimulatorSettings(Settings):
     model: str = Field(min_length=1, description="e.g. rapid2, bistim2, 200-2, magpro-x100")
     serial: str = Field(default="unknown", min_length=1)
     timeout_ms: Annotated[int, Field(gt=0)] = 1000
-    software_version: Annotated[int, Field(ge=1)] = 9  # Magstim frame widths depend on it
+    # Magstim frame widths depend on it. The Rapid² driver reads it from the unit (``ND``)
+    # and uses this value only when the unit does not answer ``ND``.
+    software_version: Annotated[int, Field(ge=1)] = 9
+    # NAME of the environment variable holding a Rapid²'s unlock code (software 9+). The
+    # code is a secret: it is read at connect time and never logged or shown.
+    unlock_code_env: str | None = Field(default=None, min_length=1)
 
     @field_validator("model")
     @classmethod

@@ -131,6 +131,7 @@ def test_paired_interval_limits() -> None:
 def test_out_of_range_intensity_is_refused_before_any_byte_is_sent() -> None:
     connect = [
         (mc.REMOTE_ON, mc.encode_reply("Q", 0x89)),
+        (mc.VERSION, mc.encode_version("9.0.0")),
         (mc.PARAMETERS, mc.encode_reply("J", 0x89, fields=((0, 3), (0, 3), (0, 3)))),
     ]
     wire = ExpectedProtocol(connect)
@@ -141,7 +142,7 @@ def test_out_of_range_intensity_is_refused_before_any_byte_is_sent() -> None:
     ):
         pass
     assert err.value.limit == 100
-    assert wire.written == [mc.REMOTE_ON, mc.PARAMETERS]  # only the connect exchange
+    assert wire.written == [mc.REMOTE_ON, mc.VERSION, mc.PARAMETERS]  # only the connect
 
 
 def test_limits_inside_the_block_are_checked_before_the_driver_is_called() -> None:

@@ -40,10 +40,28 @@ def reply(c: str, status: int, **kw: object) -> bytes:
     return mc.encode_reply(c, status, **kw)  # type: ignore[arg-type]
 
 
-CONNECT = [
-    (mc.REMOTE_ON, reply("Q", STANDBY)),
-    (mc.PARAMETERS, reply("J", STANDBY, fields=((0, 3), (0, 3), (0, 3)))),
-]
+def version_reply(text: str) -> bytes:
+    """``N`` + version text + NUL + CRC (MagPy reads to the NUL, then one CRC byte)."""
+    body = b"N" + text.encode() + b"\x00"
+    return body + bytes([mc.crc(body)])
+
+
+ND = bytes.fromhex("4E 44 6D")  # "ND" + CRC: ~(0x4E + 0x44) & 0xFF = 0x6D
+IDLE = mc.RAPID_HVPSU | mc.RAPID_COIL_READY  # 0x30: no train, no wait, repetitive mode
+
+
+def connect(version: str = "9.0.0") -> list[tuple[bytes, bytes]]:
+    """A Rapid²'s connect: remote control, the software version, the parameters."""
+    return [
+        (mc.REMOTE_ON, reply("Q", STANDBY)),
+        (ND, version_reply(version)),
+        (mc.PARAMETERS, reply("J", STANDBY, fields=((0, 3), (0, 3), (0, 3)))),
+    ]
+
+
+CONNECT = connect()
+# A BiStim² or 200² has no ND (MagPy's Magstim and BiStim classes never send it).
+CONNECT_200 = [(mc.REMOTE_ON, reply("Q", STANDBY)), CONNECT[2]]
 
 
 def test_magstim_connect_set_arm_fire_disarm_bytes() -> None:
@@ -57,8 +75,11 @@ def test_magstim_connect_set_arm_fire_disarm_bytes() -> None:
             (bytes.fromhex("45 42 78"), reply("E", ARMED)),
             (bytes.fromhex("51 40 6E"), reply("Q", ARMED)),
             (bytes.fromhex("51 40 6E"), reply("Q", READY)),
-            # fire one pulse: one pulse per "train", ready, EH
-            (mc.pulses(1, 9), reply("D", READY, rapid_status=0)),
+            # fire one pulse: single-pulse mode ("[0000", MagPy rTMSMode), ready, EH
+            (
+                bytes.fromhex("5B 30 30 30 30 E4"),
+                reply("[", READY, rapid_status=IDLE | mc.RAPID_SINGLE_PULSE),
+            ),
             (bytes.fromhex("51 40 6E"), reply("Q", READY)),
             (bytes.fromhex("45 48 72"), reply("E", ARMED)),
             (bytes.fromhex("45 41 79"), reply("E", STANDBY)),
@@ -73,18 +94,22 @@ def test_magstim_connect_set_arm_fire_disarm_bytes() -> None:
 
 
 def test_magstim_rapid_train_bytes_and_wait_on_the_train_bit() -> None:
-    running = mc.RAPID_TRAIN_MODE | mc.RAPID_TRAIN_RUNNING
+    running = IDLE | mc.RAPID_TRAIN
     params = ((60, 3), (100, 4), (40, 5), (40, 4), (5, 4))
     wire = ExpectedProtocol(
         [
             *CONNECT,
-            (bytes.fromhex("42 30 31 30 30 FC"), reply("B", READY, rapid_status=0)),
-            (mc.duration(4.0, 9), reply("[", READY, rapid_status=mc.RAPID_TRAIN_MODE)),
-            (mc.pulses(40, 9), reply("D", READY, rapid_status=mc.RAPID_TRAIN_MODE)),
+            (bytes.fromhex("42 30 31 30 30 FC"), reply("B", READY, rapid_status=IDLE)),
+            (mc.duration(4.0, 9), reply("[", READY, rapid_status=IDLE)),
+            (mc.pulses(40, 9), reply("D", READY, rapid_status=IDLE)),
             (mc.REMOTE_ON, reply("Q", READY)),
             (mc.FIRE, reply("E", ARMED)),
             (mc.RAPID_PARAMETERS, reply("\\", ARMED, rapid_status=running, fields=params)),
-            (mc.RAPID_PARAMETERS, reply("\\", READY, rapid_status=2, fields=params)),
+            (
+                mc.RAPID_PARAMETERS,
+                reply("\\", ARMED, rapid_status=IDLE | mc.RAPID_WAIT, fields=params),
+            ),
+            (mc.RAPID_PARAMETERS, reply("\\", READY, rapid_status=IDLE, fields=params)),
         ]
     )
     stim = open_stimulator(magstim(), clock_speed=FAST, transport=wire)
@@ -98,21 +123,24 @@ def test_magstim_rapid_train_bytes_and_wait_on_the_train_bit() -> None:
 def test_magstim_old_firmware_uses_narrow_fields() -> None:
     wire = ExpectedProtocol(
         [
-            *CONNECT,
-            (mc.frequency(10.0), reply("B", READY, rapid_status=0)),
-            (b"[002" + bytes([mc.crc(b"[002")]), reply("[", READY, rapid_status=2)),
-            (b"D0002" + bytes([mc.crc(b"D0002")]), reply("D", READY, rapid_status=2)),
+            *connect("8.0.0"),  # the unit's ND answer, not the settings, sets the widths
+            (mc.frequency(10.0), reply("B", READY, rapid_status=IDLE)),
+            (b"[002" + bytes([mc.crc(b"[002")]), reply("[", READY, rapid_status=IDLE)),
+            (b"D0002" + bytes([mc.crc(b"D0002")]), reply("D", READY, rapid_status=IDLE)),
             (mc.REMOTE_ON, reply("Q", READY)),
             (mc.FIRE, reply("E", ARMED)),
             (
                 mc.RAPID_PARAMETERS,
                 reply(
-                    "\\", READY, rapid_status=2, fields=((60, 3), (100, 4), (2, 4), (2, 3), (5, 4))
+                    "\\",
+                    READY,
+                    rapid_status=IDLE,
+                    fields=((60, 3), (100, 4), (2, 4), (2, 3), (5, 4)),
                 ),
             ),
         ]
     )
-    stim = open_stimulator(magstim(version=8), clock_speed=FAST, transport=wire)
+    stim = open_stimulator(magstim(version=9), clock_speed=FAST, transport=wire)
     stim.paired_pulse(100.0)
     wire.assert_done()
 
@@ -120,7 +148,7 @@ def test_magstim_old_firmware_uses_narrow_fields() -> None:
 def test_bistim_paired_pulse_sets_b_power_and_interval() -> None:
     wire = ExpectedProtocol(
         [
-            *CONNECT,
+            *CONNECT_200,
             (mc.PARAMETERS, reply("J", READY, fields=((60, 3), (0, 3), (0, 3)))),
             (b"A040" + bytes([mc.crc(b"A040")]), reply("A", READY)),
             (mc.REMOTE_ON, reply("Q", READY)),
@@ -186,7 +214,7 @@ def test_magstim_refuses_fractional_power_without_sending() -> None:
         stim.set_intensity(50.5)
     with pytest.raises(ValueError):
         stim.set_intensity(40, "B")  # a Rapid has no channel B
-    assert len(wire.written) == 2
+    assert len(wire.written) == len(CONNECT)
 
 
 # ---------------------------------------------------------------- MagVenture

@@ -52,9 +52,9 @@ def test_temperature_reply_decodes_to_two_readings() -> None:
 
 
 def test_rapid_replies_carry_a_second_status_byte() -> None:
-    reply = mc.encode_reply("B", mc.STANDBY, rapid_status=mc.RAPID_TRAIN_MODE)
+    reply = mc.encode_reply("B", mc.STANDBY, rapid_status=mc.RAPID_TRAIN)
     assert len(reply) == 4
-    assert mc.parse_reply(mc.frequency(10), reply, 9).rapid_status == mc.RAPID_TRAIN_MODE
+    assert mc.parse_reply(mc.frequency(10), reply, 9).rapid_status == mc.RAPID_TRAIN
 
 
 @pytest.mark.parametrize(
