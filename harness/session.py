@@ -179,10 +179,10 @@ class BenchSession:
         self._finished = True
         self.journal.finish_run(self.context.run_id, verdict)
         if self.forwarder is not None:
-            flushed = self.forwarder.stop(flush_timeout=5.0)
-            status = self.forwarder.status()
-            self.pending = 0 if flushed else status.pending
-            self.forward_error = None if flushed else status.last_error
+            self.pending = 0
+            if not self.forwarder.stop(flush_timeout=5.0):  # read the outbox only if needed
+                status = self.forwarder.status()
+                self.pending, self.forward_error = status.pending, status.last_error
             if self.pending:
                 log.warning(
                     "InfluxDB forwarding incomplete: %d points pending; `%s` sends them",
