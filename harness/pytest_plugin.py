@@ -346,6 +346,17 @@ def _clock_speed(session: BenchSession) -> float:
 
 
 @pytest.fixture(scope="session")
+def host_latency_scale(tmsbench_session: BenchSession) -> float:
+    """Factor by which host latency (serial write, OS scheduling) shows in device time.
+
+    1 on a real bench. On the simulated bench with a fast world clock (``--sim-speed k``)
+    a wall-clock delay of d appears as k·d of device time, so tolerances that budget for
+    host latency (host-timed gaps between trains and paired pulses) scale by k there.
+    """
+    return _clock_speed(tmsbench_session)
+
+
+@pytest.fixture(scope="session")
 def _stimulator_link(tmsbench_session: BenchSession) -> Stimulator:
     from instruments.stimulator import open_stimulator
 

@@ -48,6 +48,33 @@ _LOST = {
 POLL_S = 0.002  # status poll interval while waiting for an acquisition (wall s)
 
 
+class _EofSocket:
+    """A pyvisa-py session socket whose ``recv`` raises when the instrument has closed.
+
+    pyvisa-py 0.8 treats an empty ``recv`` (the peer's FIN) like "no data yet" and
+    loops until the VISA timeout, so a scope that drops the link mid-exchange cost a
+    whole timeout (5 s) before the loss was seen. With this wrapper the read fails at
+    once with :class:`ConnectionResetError`, which the driver maps to
+    :class:`~instruments.scope.errors.ScopeConnectionLost`. Everything else is the
+    socket's own.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data = self.sock.recv(size, flags)
+        if not data and size > 0:
+            raise ConnectionResetError("connection closed by the instrument")
+        return data
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
 class Scope(Closeable):
     """An oscilloscope with named probe channels (from the bench file).
 
@@ -137,6 +164,8 @@ class Scope(Closeable):
         sess = self._session(inst)
         if sess is not None and hasattr(sess, "max_recv_size"):
             sess.max_recv_size = max(sess.max_recv_size, 1 << 20)
+        if sess is not None and isinstance(getattr(sess, "interface", None), socket.socket):
+            sess.interface = _EofSocket(sess.interface)
 
     def _session(self, inst: Any) -> Any:
         sessions = getattr(inst.visalib, "sessions", None)
@@ -148,6 +177,8 @@ class Scope(Closeable):
             return True
         sess = self._session(self._inst)
         sock = getattr(sess, "interface", None)
+        if isinstance(sock, _EofSocket):
+            sock = sock.sock
         if not isinstance(sock, socket.socket) or getattr(sess, "_pending_buffer", None):
             return False
         try:

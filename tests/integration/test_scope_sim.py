@@ -7,6 +7,8 @@ back and compare it with the world's closed-form discharge.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from instruments.scope import (
     capture_autoranged,
     open_scope,
 )
+from instruments.scope.dialects import DIALECTS
 from instruments.sim.bench import SimBench
 from instruments.sim.rlc import DischargeSummary, summarise
 from instruments.sim.world import PulseEvent, World
@@ -285,6 +288,38 @@ def test_fault_disconnect_after_n(sim: SimBench, scope: Scope) -> None:
     scope.reconnect()
     for _ in range(5):
         assert scope.query("*OPC?") == "1"
+
+
+def test_close_while_waiting_for_a_reply_is_seen_at_once(
+    sim: SimBench, rm: pyvisa.ResourceManager
+) -> None:
+    """The scope hangs up *after* the command arrived: the read fails then, not at timeout.
+
+    (pyvisa-py alone loops on the closed socket until the VISA timeout.)
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def hang_up() -> None:
+        conn, _ = server.accept()
+        conn.recv(100)  # the command
+        time.sleep(0.2)
+        conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    config = live_scope(sim, resource=f"TCPIP::127.0.0.1::{port}::SOCKET", timeout_ms=5000)
+    sc = Scope(config, DIALECTS[config.driver], rm)
+    try:
+        sc.connect()
+        t = time.monotonic()
+        with pytest.raises(ScopeConnectionLost, match=r"closed by the instrument"):
+            sc.query("*OPC?")
+        assert time.monotonic() - t < 2.0, "waited for the 5 s timeout"
+    finally:
+        sc.close()
+        server.close()
+        thread.join(1)
 
 
 def test_fault_reply_delay(sim: SimBench, rm: pyvisa.ResourceManager) -> None:
