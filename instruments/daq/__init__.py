@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from instruments.daq.base import Acquisition, AnalogRecord, Daq, EdgeCounter
 from instruments.daq.errors import (
+    DaqBufferOverflow,
     DaqChannelInvalid,
     DaqDeviceMissing,
     DaqError,
+    DaqNoReply,
     DaqOutOfRange,
     DaqRateTooHigh,
     DaqReadTimeout,
@@ -24,10 +26,12 @@ __all__ = [
     "Acquisition",
     "AnalogRecord",
     "Daq",
+    "DaqBufferOverflow",
     "DaqChannel",
     "DaqChannelInvalid",
     "DaqDeviceMissing",
     "DaqError",
+    "DaqNoReply",
     "DaqOutOfRange",
     "DaqRateTooHigh",
     "DaqReadTimeout",

@@ -1,9 +1,11 @@
 """Typed DAQ errors: each names the device, the channel, what was done and the NI code.
 
-NI-DAQmx error codes used to pick the type (``nidaqmx.error_codes.DAQmxErrors``):
--200220 invalid device, -200170 physical channel does not exist, -200077
-invalid property value (sample rate above the device maximum, raised at
-start), -200284 samples not yet available (read timeout).
+NI-DAQmx error codes used to pick the type (``nidaqmx.error_codes.DAQmxErrors``;
+sources in ``instruments/daq/nidaqmx_facts.md``): -200220 invalid device, -200170
+physical channel does not exist, -200486 channel not in the task, -200498 bad
+range syntax, -200077 invalid property value (sample rate above the device
+maximum, raised at start), -200284 samples not yet available (read timeout),
+-200279 samples no longer available (continuous buffer overwritten).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ SAMPLES_NOT_YET_AVAILABLE = -200284
 ATTR_NOT_SUPPORTED = -200197
 ATTRIBUTE_NOT_SUPPORTED_IN_TASK_CONTEXT = -200452
 FUNCTION_NOT_SUPPORTED_FOR_DEVICE = -209876
+CHAN_NOT_IN_TASK = -200486
+INVALID_RANGE_SYNTAX = -200498
+SAMPLES_NO_LONGER_AVAILABLE = -200279
 
 
 class DaqError(Exception):
@@ -49,6 +54,19 @@ class DaqUnavailable(DaqError):
     """No NI-DAQmx driver on this host, or the NI gRPC device server cannot be reached."""
 
 
+class DaqNoReply(DaqUnavailable):
+    """The NI gRPC device server is connected but did not answer a call within its deadline.
+
+    ``call`` is the gRPC method (e.g. ``ReadAnalogF64``), ``deadline_s`` the
+    deadline it had: the call's own expected duration plus the driver's margin.
+    """
+
+    def __init__(self, message: str, *, call: str = "", deadline_s: float = 0.0, **kw: object):
+        self.call = call
+        self.deadline_s = deadline_s
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
 class DaqDeviceMissing(DaqError):
     """The device is not there (NI -200220)."""
 
@@ -69,6 +87,10 @@ class DaqReadTimeout(DaqError):
         super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
+class DaqBufferOverflow(DaqError):
+    """A continuous acquisition was not read fast enough: samples were overwritten (-200279)."""
+
+
 class DaqUnsupported(DaqError):
     """The device does not support the function or property."""
 
@@ -84,6 +106,9 @@ class ThermocoupleOpen(DaqError):
 ERROR_TYPES: dict[int, type[DaqError]] = {
     INVALID_DEVICE_ID: DaqDeviceMissing,
     PHYSICAL_CHAN_DOES_NOT_EXIST: DaqChannelInvalid,
+    CHAN_NOT_IN_TASK: DaqChannelInvalid,
+    INVALID_RANGE_SYNTAX: DaqChannelInvalid,
+    SAMPLES_NO_LONGER_AVAILABLE: DaqBufferOverflow,
     INVALID_ATTRIBUTE_VALUE: DaqRateTooHigh,
     SAMPLES_NOT_YET_AVAILABLE: DaqReadTimeout,
     ATTR_NOT_SUPPORTED: DaqUnsupported,

@@ -26,15 +26,26 @@ Choices (documented here because a bench engineer will ask):
   ``RpcError`` are not ``DaqError`` subclasses) becomes a typed
   :class:`~instruments.daq.errors.DaqError` naming device, channel, action
   and NI code.
+- **Deadlines** (gRPC): nidaqmx sets no gRPC deadline, so a server that keeps
+  the connection but never answers would hang the bench. Every unary call on
+  the driver's channel gets one: the call's own expected duration (a read of
+  ``n`` samples at ``rate``: ``n / rate + timeout_s``; any call carrying a
+  DAQmx ``timeout``/``time_to_wait``: that) plus ``DaqSettings.call_margin_s``.
+  A missed deadline raises :class:`~instruments.daq.errors.DaqNoReply` naming
+  the device, the server, the action and the gRPC method. (Event streams,
+  which this driver does not open, are long-lived and get no deadline.)
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import grpc
 import nidaqmx
 import nidaqmx.errors as nierr
 import numpy as np
@@ -59,6 +70,7 @@ from instruments.daq.base import Acquisition, AnalogRecord, Daq, EdgeCounter, Ed
 from instruments.daq.errors import (
     ERROR_TYPES,
     DaqError,
+    DaqNoReply,
     DaqOutOfRange,
     DaqReadTimeout,
     DaqUnavailable,
@@ -81,6 +93,75 @@ TC_TOP_C = {
 }
 CONTINUOUS_BUFFER_S = 2.0  # continuous acquisitions buffer this much device time
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+
+class _CallDetails(
+    collections.namedtuple(
+        "_CallDetails",
+        ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
+    ),
+    grpc.ClientCallDetails,  # type: ignore[misc]
+):
+    """``grpc.ClientCallDetails`` with a replaced timeout."""
+
+
+def call_deadline_s(request: Any, expected_s: float, margin_s: float) -> float:
+    """Deadline (s) of one gRPC call: its expected duration plus ``margin_s``.
+
+    The expected duration is the larger of what the driver expects
+    (``expected_s``, e.g. ``n / rate + timeout_s`` for a read) and the DAQmx
+    wait the request itself carries (``timeout`` of reads and writes,
+    ``time_to_wait`` of WaitUntilTaskDone; negative = wait forever, ignored).
+    """
+    budget = max(expected_s, 0.0)
+    for field in ("timeout", "time_to_wait"):
+        wait = getattr(request, field, None)
+        if isinstance(wait, float) and wait >= 0:
+            budget = max(budget, wait)
+    return budget + margin_s
+
+
+class _Deadlines(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Give every unary call on a channel a deadline (:func:`call_deadline_s`).
+
+    ``expecting(seconds)`` sets the expected duration of the calls made
+    inside it, in this thread; ``last`` is the last call's (method, deadline).
+    """
+
+    def __init__(self, margin_s: float) -> None:
+        self.margin_s = margin_s
+        self._local = threading.local()
+
+    @contextmanager
+    def expecting(self, seconds: float) -> Iterator[None]:
+        before = getattr(self._local, "expected", 0.0)
+        self._local.expected = seconds
+        try:
+            yield
+        finally:
+            self._local.expected = before
+
+    @property
+    def last(self) -> tuple[str, float]:
+        last: tuple[str, float] = getattr(self._local, "last", ("", 0.0))
+        return last
+
+    def intercept_unary_unary(
+        self, continuation: Callable[[Any, Any], Any], details: Any, request: Any
+    ) -> Any:
+        timeout = call_deadline_s(request, getattr(self._local, "expected", 0.0), self.margin_s)
+        if details.timeout is not None:
+            timeout = min(timeout, details.timeout)
+        self._local.last = (str(details.method).rsplit("/", 1)[-1], timeout)
+        new = _CallDetails(
+            details.method,
+            timeout,
+            details.metadata,
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+        return continuation(new, request)
 
 
 def _ni_message(exc: BaseException) -> str:
@@ -106,21 +187,30 @@ class NidaqmxDaq(Daq):
         self.device = config.device
         self.timestamps = timestamps
         self._grpc_channel: Any = None
+        self._deadlines: _Deadlines | None = None
         self._open: set[Any] = set()
         if config.grpc:
-            import grpc  # only needed for the gRPC transport
-
-            self._grpc_channel = grpc.insecure_channel(
+            raw = grpc.insecure_channel(
                 config.grpc, options=[("grpc.max_receive_message_length", -1)]
             )
+            self._deadlines = _Deadlines(config.call_margin_s)
+            self._grpc_channel = grpc.intercept_channel(raw, self._deadlines)
 
     # ------------------------------------------------------------ plumbing
     @contextmanager
-    def _ni(self, action: str, channel: str | None = None) -> Iterator[None]:
-        """Turn any nidaqmx error inside into a typed :class:`DaqError`."""
+    def _ni(self, action: str, channel: str | None = None, expect_s: float = 0.0) -> Iterator[None]:
+        """Turn any nidaqmx error inside into a typed :class:`DaqError`.
+
+        ``expect_s``: how long the calls inside may legitimately take (their
+        gRPC deadline is that plus the margin).
+        """
         kw: dict[str, Any] = {"device": self.device, "channel": channel, "action": action}
         try:
-            yield
+            if self._deadlines is None:
+                yield
+            else:
+                with self._deadlines.expecting(expect_s):
+                    yield
         except nierr.DaqReadError as exc:
             cls = ERROR_TYPES.get(exc.error_code, DaqError)
             if cls is DaqReadTimeout:
@@ -140,6 +230,16 @@ class NidaqmxDaq(Daq):
             raise DaqUnsupported(_ni_message(exc), **kw) from exc
         except nierr.RpcError as exc:
             where = f"NI gRPC device server {self.config.grpc}"
+            if exc.rpc_code == grpc.StatusCode.DEADLINE_EXCEEDED and self._deadlines is not None:
+                call, deadline = self._deadlines.last
+                raise DaqNoReply(
+                    f"{where} did not answer {call or 'a call'} within {deadline:.3g} s "
+                    f"(expected duration + {self._deadlines.margin_s:g} s margin): "
+                    "connected but not answering",
+                    call=call,
+                    deadline_s=deadline,
+                    **kw,
+                ) from exc
             raise DaqUnavailable(f"{where}: {exc.rpc_code.name}: {exc}", **kw) from exc
         except nierr.Error as exc:
             raise DaqError(_ni_message(exc), **kw) from exc
@@ -427,7 +527,8 @@ class _NiAcquisition(Acquisition):
             else:
                 n = self._left
         buf = np.empty((len(self._names), n), dtype=np.float64)
-        with self._daq._ni(f"reading {n} samples", self._phys):
+        expect = n / self._rate + timeout_s  # the samples' own time, then DAQmx's timeout
+        with self._daq._ni(f"reading {n} samples", self._phys, expect_s=expect):
             got = self._reader.read_many_sample(
                 buf,
                 number_of_samples_per_channel=n if n else READ_ALL_AVAILABLE,

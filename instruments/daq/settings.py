@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -24,7 +25,24 @@ class DaqChannel(Settings):
 
     @model_validator(mode="after")
     def _sane(self) -> DaqChannel:
-        """A zero scale would turn every reading into 0; an inverted range reads nothing."""
+        """A zero scale would turn every reading into 0; an inverted range reads nothing.
+
+        ``physical`` names one physical channel: DAQmx reads a list
+        (``Dev1/ai0, Dev1/ai1``), a range (``Dev1/ai0:3``) or, for digital
+        lines, a port (``Dev1/port0``) as several channels, but a bench channel
+        is one reading.
+        """
+        phys = self.physical.strip()
+        if "," in phys or ":" in phys:
+            raise ValueError(
+                f"physical: {phys!r} is a DAQmx channel list or range (several channels); "
+                "name one physical channel, e.g. Dev1/ai0"
+            )
+        if self.kind in ("di", "do") and not re.search(r"(^|/)line\d+$", phys, re.IGNORECASE):
+            raise ValueError(
+                f"physical: {phys!r} is not one digital line; a {self.kind} channel is one line, "
+                "e.g. Dev1/port0/line0 (Dev1/port0 means every line of the port)"
+            )
         if self.scale == 0:
             raise ValueError("scale: must not be 0 (physical units per volt)")
         if self.min_val >= self.max_val:
@@ -38,4 +56,8 @@ class DaqSettings(Settings):
     device: str = Field(min_length=1)
     grpc: str | None = Field(default=None, description="host:port of an NI gRPC device server")
     sample_rate_hz: Positive = 10_000.0
+    call_margin_s: Positive = Field(
+        default=5.0,
+        description="gRPC: each call's deadline is its expected duration plus this margin (s)",
+    )
     channels: dict[str, DaqChannel] = Field(default_factory=dict)

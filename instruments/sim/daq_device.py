@@ -21,6 +21,14 @@ Wiring of the simulated device (from the bench file's ``[daq.channels]``):
 
 All sample times are on the world clock: sample ``k`` of a task whose first
 sample is at world time ``t0`` is taken at ``t0 + k/rate``.
+
+Channel names follow NI-DAQmx's physical channel syntax (facts and sources in
+``instruments/daq/nidaqmx_facts.md``): ranges ``Dev1/ai0:3``, ``Dev1/ai0:Dev1/ai3``
+and reversed ``Dev1/ai3:0``; digital ports ``Dev1/port0`` (every line of the
+port), port ranges ``Dev1/port0:1``, line ranges ``Dev1/port0/line0:3`` and
+device-wide line numbers ``Dev1/line0:23``; comma lists of all of these.
+Identifiers are not case sensitive. The card is modelled on an X Series
+PCIe-6351 (16 AI, 4 counters, ports 0..2 of 8 lines, PFI0..15 on ports 1 and 2).
 """
 
 from __future__ import annotations
@@ -60,6 +68,17 @@ NO_CHANS_IN_TASK = -200478
 INVALID_PHYS_CHAN_TYPE = -200430
 FUNCTION_NOT_SUPPORTED_FOR_DEVICE = -209876
 ATTRIBUTE_NOT_SUPPORTED_IN_TASK_CONTEXT = -200452
+VIRTUAL_CHAN_NAME_USED = -200171
+CHAN_NOT_IN_TASK = -200486
+INVALID_RANGE_SYNTAX = -200498  # nidaqmx.utils.unflatten_channel_string raises the same
+SAMPLES_NO_LONGER_AVAILABLE = -200279  # continuous buffer overwritten before it was read
+SAMPLES_WILL_NEVER_BE_AVAILABLE = -200278
+READ_BUFFER_TOO_SMALL = -200229
+WAIT_UNTIL_DONE_DOES_NOT_INDICATE_DONE = -200560
+INVALID_TRIGGER_SOURCE = -200265  # nidaqmx: INVALID_ANALOG_TRIG_SRC (no digital-source twin)
+EVERY_N_ALREADY_REGISTERED = -200966
+EVERY_N_TRANSFERRED_NOT_FOR_INPUT = -200965
+EVERY_N_INTERVAL_ZERO = -200880
 
 DRIVER_VERSION = (25, 5, 0)  # what the simulated "NI-DAQmx" reports (major, minor, update)
 AI_TERMINALS = 16
@@ -67,6 +86,10 @@ COUNTERS = 4
 LINES_PER_PORT = {0: 8, 1: 8, 2: 8}
 MAX_AI_RATE_HZ = 1_250_000.0  # aggregate, like an X Series card
 MAX_TC_RATE_HZ = 1_200.0  # aggregate, like a 24-bit thermocouple module
+PFI_LINES = 16  # PFI0..7 = port1/line0..7, PFI8..15 = port2/line0..7 (X Series)
+# Default counter input terminals of an X Series card (ctr0 counts edges on PFI8).
+CI_DEFAULT_TERM = {0: "PFI8", 1: "PFI3", 2: "PFI0", 3: "PFI5"}
+AI_VOLTAGE_RANGES = ((-10.0, 10.0), (-5.0, 5.0), (-1.0, 1.0), (-0.2, 0.2))  # X Series 6351
 OTHER_AI_NOISE_V = 1e-3
 TC_NOISE_C = 0.02
 EFIELD_WINDOW_S = 2e-3  # a pulse's E-field is over well within 2 ms
@@ -103,6 +126,10 @@ class SimChannel:
     max_val: float = 10.0
     initial_count: int = 0
     count_down: bool = False
+    lines: list[str] = field(default_factory=list)  # digital: the physical lines, in order
+    edge: int = Edge.RISING.value  # counter: active edge
+    count_term: str = ""  # counter: terminal whose edges are counted (``/Dev/PFIn``)
+    description: str = ""
 
 
 @dataclass
@@ -121,22 +148,73 @@ class SimTask:
     position: int = 0  # samples per channel read so far
     first_samp_timestamp: bool = False
     open_tc_latched: list[str] = field(default_factory=list)
+    ref_trigger: tuple[str, int, int] | None = None  # (terminal, edge, pretrigger samples)
+    every_n: dict[int, int] = field(default_factory=dict)  # event type -> N samples
+    runs: int = 0  # how many times the task was started (event streams restart with it)
+
+    @property
+    def buffer_size(self) -> int:
+        """Continuous input buffer per channel: ``samps_per_chan`` or the rate's default."""
+        rate = self.rate_hz or 0.0
+        default = 1_000 if rate <= 100 else 10_000 if rate <= 10_000 else 100_000
+        if rate > 1_000_000:
+            default = 1_000_000
+        return max(self.samps_per_chan, default)
 
 
 def _flatten(names: str) -> list[str]:
-    """``"Dev1/ai0:2, Dev1/ai5"`` -> ``["Dev1/ai0", "Dev1/ai1", "Dev1/ai2", "Dev1/ai5"]``."""
+    """``"Dev1/ai0:2, Dev1/ai5"`` -> ``["Dev1/ai0", "Dev1/ai1", "Dev1/ai2", "Dev1/ai5"]``.
+
+    Ranges count up or down (``ai3:0``) and may repeat the prefix
+    (``Dev1/ai0:Dev1/ai3``); a leading slash is dropped; a range whose two
+    ends have different prefixes is a -200498 syntax error.
+    """
     out: list[str] = []
     for part in (p.strip().lstrip("/") for p in names.split(",")):
         if not part:
             continue
-        m = re.fullmatch(r"(.*?)(\d+):(\d+)", part)
-        if m:
-            lo, hi = int(m.group(2)), int(m.group(3))
-            step = 1 if hi >= lo else -1
-            out.extend(f"{m.group(1)}{i}" for i in range(lo, hi + step, step))
-        else:
+        if ":" not in part:
             out.append(part)
+            continue
+        before, _, after = part.partition(":")
+        after = after.strip().lstrip("/")
+        m_lo = re.fullmatch(r"(.*?)(\d+)", before.strip())
+        m_hi = re.fullmatch(r"(.*?)(\d+)", after)
+        if (
+            not m_lo
+            or not m_hi
+            or (m_hi.group(1) and m_hi.group(1).lower() != m_lo.group(1).lower())
+        ):
+            raise NiError(
+                INVALID_RANGE_SYNTAX,
+                f"Syntax for a range of objects in the input string is invalid.\nRange: {part}",
+            )
+        lo, hi = int(m_lo.group(2)), int(m_hi.group(2))
+        step = 1 if hi >= lo else -1
+        out.extend(f"{m_lo.group(1)}{i}" for i in range(lo, hi + step, step))
     return out
+
+
+def channel_names(given: str, count: int) -> list[str] | None:
+    """Names DAQmx gives ``count`` new virtual channels for ``name_to_assign`` ``given``.
+
+    None: no name given (each channel is named after its physical channel).
+    One name for several channels is numbered: ``foo`` -> foo0, foo1, ...;
+    ``foo31`` -> foo31, foo32, ...; a list names channels in order, its last
+    entry numbering the rest (``a0:3, b`` for 8 channels -> a0..a3, b0..b3).
+    """
+    names = _flatten(given) if given.strip() else []
+    if not names:
+        return None
+    if len(names) >= count:
+        return names[:count]
+    head, last = names[:-1], names[-1]
+    rest = count - len(head)
+    if rest == 1:
+        return [*head, last]
+    m = re.fullmatch(r"(.*?)(\d+)", last.replace(" ", ""))
+    base, start = (m.group(1), int(m.group(2))) if m else (last, 0)
+    return [*head, *(f"{base}{start + i}" for i in range(rest))]
 
 
 class SimDaqDevice:
@@ -191,15 +269,26 @@ class SimDaqDevice:
             self.tasks.pop(name, None)
 
     # ------------------------------------------------------------ channels
-    def _terminal(self, physical: str, kind: str) -> tuple[str, str]:
-        """Validate ``Dev/terminal`` for ``kind`` (ai|ctr|line); return (physical, terminal)."""
-        dev, _, term = physical.partition("/")
+    def _device(self, dev: str) -> None:
         if self.world.faults.daq_device_missing or dev.lower() != self.name.lower():
             raise NiError(
                 INVALID_DEVICE_ID,
                 f"Device identifier is invalid.\nDevice Specified: {dev}\n"
                 f"Suggested Device(s): {'' if self.world.faults.daq_device_missing else self.name}",
             )
+
+    @staticmethod
+    def _no_such_channel(term: str, dev: str) -> NiError:
+        return NiError(
+            PHYSICAL_CHAN_DOES_NOT_EXIST,
+            f"Physical channel specified does not exist on this device.\n"
+            f"Physical Channel Name: {term}\nDevice: {dev}",
+        )
+
+    def _terminal(self, physical: str, kind: str) -> tuple[str, str]:
+        """Validate ``Dev/terminal`` for ``kind`` (ai|ctr); return (physical, terminal)."""
+        dev, _, term = physical.partition("/")
+        self._device(dev)
         term = term.lower()
         ok = False
         if kind == "ai":
@@ -208,16 +297,30 @@ class SimDaqDevice:
         elif kind == "ctr":
             m = re.fullmatch(r"ctr(\d+)", term)
             ok = m is not None and int(m.group(1)) < COUNTERS
-        elif kind == "line":
-            m = re.fullmatch(r"port(\d+)/line(\d+)", term)
-            ok = m is not None and LINES_PER_PORT.get(int(m.group(1)), 0) > int(m.group(2))
         if not ok:
-            raise NiError(
-                PHYSICAL_CHAN_DOES_NOT_EXIST,
-                f"Physical channel specified does not exist on this device.\n"
-                f"Physical Channel Name: {term}\nDevice: {dev}",
-            )
+            raise self._no_such_channel(term, dev)
         return f"{self.name}/{term}", term
+
+    def digital_lines(self, physical: str) -> list[str]:
+        """The physical lines of ``Dev/portP``, ``Dev/portP/lineL`` or ``Dev/lineN``."""
+        dev, _, term = physical.partition("/")
+        self._device(dev)
+        term = term.lower()
+        m = re.fullmatch(r"port(\d+)(?:/line(\d+))?", term)
+        if m and int(m.group(1)) in LINES_PER_PORT:
+            port = int(m.group(1))
+            if m.group(2) is None:  # port-wide: every line of the port
+                return [f"{self.name}/port{port}/line{i}" for i in range(LINES_PER_PORT[port])]
+            if int(m.group(2)) < LINES_PER_PORT[port]:
+                return [f"{self.name}/port{port}/line{int(m.group(2))}"]
+        m = re.fullmatch(r"line(\d+)", term)
+        if m:  # device-wide line number: line8 is port1/line0 on 8-line ports
+            k = int(m.group(1))
+            for port, width in sorted(LINES_PER_PORT.items()):
+                if k < width:
+                    return [f"{self.name}/port{port}/line{k}"]
+                k -= width
+        raise self._no_such_channel(term, dev)
 
     def _add(self, task: SimTask, chans: list[SimChannel], kind: ChannelType) -> None:
         with self.lock:
@@ -227,6 +330,15 @@ class SimDaqDevice:
                     "Channels of different types cannot be in one task "
                     f"(task {task.name} has {task.channels[0].chan_type.name}).",
                 )
+            taken = {c.name.lower() for c in task.channels}
+            for ch in chans:
+                if ch.name.lower() in taken:
+                    raise NiError(
+                        VIRTUAL_CHAN_NAME_USED,
+                        f"Virtual channel name specified is used for another channel in the "
+                        f"task.\nVirtual Channel: {ch.name}\nTask Name: {task.name}",
+                    )
+                taken.add(ch.name.lower())
             task.channels.extend(chans)
 
     def add_ai(
@@ -240,7 +352,7 @@ class SimDaqDevice:
     ) -> None:
         """Add AI voltage channels, or thermocouple channels when ``thermocouple_type`` is set."""
         phys = _flatten(physical)
-        given = _flatten(names) if names else []
+        given = channel_names(names, len(phys))
         chans = []
         for i, p in enumerate(phys):
             full, _ = self._terminal(p, "ai")
@@ -254,7 +366,7 @@ class SimDaqDevice:
                 if wire is not None and wire.kind == "ai_voltage":
                     signal = "efield" if "V/m" in wire.units else "cap_voltage"
                     scale = wire.scale
-            name = given[i] if i < len(given) else (f"{given[0]}{i}" if given else full)
+            name = given[i] if given else full
             chans.append(
                 SimChannel(
                     name, full, ChannelType.ANALOG_INPUT, meas, signal, scale, tc, min_val, max_val
@@ -263,30 +375,117 @@ class SimDaqDevice:
         self._add(task, chans, ChannelType.ANALOG_INPUT)
 
     def add_counter(
-        self, task: SimTask, counter: str, name: str, initial: int, direction: int
+        self,
+        task: SimTask,
+        counter: str,
+        name: str,
+        initial: int,
+        direction: int,
+        edge: int = Edge.RISING.value,
     ) -> None:
-        full, _ = self._terminal(_flatten(counter)[0], "ctr")
-        ch = SimChannel(
-            name or full,
-            full,
-            ChannelType.COUNTER_INPUT,
-            UsageTypeCI.COUNT_EDGES.value,
-            "trigger_count",
-            initial_count=initial,
-            count_down=direction == CountDirection.COUNT_DOWN.value,
-        )
-        self._add(task, [ch], ChannelType.COUNTER_INPUT)
-
-    def add_lines(self, task: SimTask, lines: str, name: str, output: bool) -> None:
-        ctype = ChannelType.DIGITAL_OUTPUT if output else ChannelType.DIGITAL_INPUT
+        phys = _flatten(counter)
+        given = channel_names(name, len(phys))
         chans = []
-        for i, p in enumerate(_flatten(lines)):
-            full, _ = self._terminal(p, "line")
-            wire = self._wiring.get(full.lower())
+        for i, p in enumerate(phys):
+            full, term = self._terminal(p, "ctr")
+            chans.append(
+                SimChannel(
+                    given[i] if given else full,
+                    full,
+                    ChannelType.COUNTER_INPUT,
+                    UsageTypeCI.COUNT_EDGES.value,
+                    "trigger_count",
+                    initial_count=initial,
+                    count_down=direction == CountDirection.COUNT_DOWN.value,
+                    edge=Edge(edge).value,
+                    count_term=f"/{self.name}/{CI_DEFAULT_TERM[int(term[3:])]}",
+                )
+            )
+        self._add(task, chans, ChannelType.COUNTER_INPUT)
+
+    def add_lines(
+        self, task: SimTask, lines: str, name: str, output: bool, one_per_line: bool = False
+    ) -> None:
+        """Digital channels: one per line (CHAN_PER_LINE) or one for all lines (CHAN_FOR_ALL_LINES).
+
+        A port (``Dev1/port0``) stands for all its lines. A channel for all
+        lines is named ``name`` or, unnamed, the lines string as given.
+        """
+        ctype = ChannelType.DIGITAL_OUTPUT if output else ChannelType.DIGITAL_INPUT
+        groups = [self.digital_lines(p) for p in _flatten(lines)]
+        flat = [ln for g in groups for ln in g]
+        if one_per_line:
+            given = channel_names(name, len(flat))
+            members = [[ln] for ln in flat]
+            cnames = given if given else flat
+        else:
+            members = [flat]
+            items = [p.strip() for p in lines.split(",") if p.strip()]
+            single = len(items) == 1 and ":" not in items[0]
+            # Unnamed: the lines string when it names one port or line, else the
+            # first line followed by "..." (the name nidaqmx-python assumes).
+            cnames = [name.strip() or (lines.strip() if single else _flatten(lines)[0] + "...")]
+        chans = []
+        for cname, group in zip(cnames, members, strict=True):
+            wire = self._wiring.get(group[0].lower()) if len(group) == 1 else None
             signal = "armed" if (wire is not None and wire.kind == "di") else "latch"
-            cname = (f"{name}{i}" if i else name) if name else full
-            chans.append(SimChannel(cname, full, ctype, 0, signal))
+            chans.append(SimChannel(cname, group[0], ctype, 0, signal, lines=group))
         self._add(task, chans, ctype)
+
+    def channels_of(self, task: SimTask, names: str) -> list[SimChannel]:
+        """The task's channels named by ``names`` (a channel list; "" = all of them).
+
+        Entries match virtual channel names or physical channels, case
+        insensitively, after range expansion; anything else is -200486.
+        """
+        spec = names.strip()
+        if not spec:
+            return list(task.channels)
+        for ch in task.channels:  # a channel for all lines may be named by a list
+            if ch.name.lower() == spec.lower():
+                return [ch]
+        out = []
+        for item in _flatten(spec):
+            low = item.lower()
+            hit = [c for c in task.channels if low in (c.name.lower(), c.physical.lower())]
+            if not hit:
+                raise NiError(
+                    CHAN_NOT_IN_TASK,
+                    f"Specified channel is not in the task.\nChannel Name: {item}\n"
+                    f"Task Name: {task.name}",
+                )
+            out.extend(hit[:1])
+        return out
+
+    def terminal(self, source: str) -> str:
+        """``/Dev/PFIn`` (checked) for a trigger or counter terminal as a client names it."""
+        term = source.strip().lstrip("/")
+        dev, _, pin = term.partition("/")
+        self._device(dev)
+        m = re.fullmatch(r"pfi(\d+)", pin.lower())
+        if not m or int(m.group(1)) >= PFI_LINES:
+            raise NiError(
+                INVALID_TRIGGER_SOURCE,
+                f"Source terminal is invalid: {source} (the device has /{self.name}/PFI0..15)",
+            )
+        return f"/{self.name}/PFI{int(m.group(1))}"
+
+    # ------------------------------------------------------------ device attributes
+    def physical_channels(self, kind: str) -> list[str]:
+        """Physical channels of the card: ai, ci, co, ao, di_lines/do_lines, di_ports/do_ports."""
+        if kind == "ai":
+            return [f"{self.name}/ai{i}" for i in range(AI_TERMINALS)]
+        if kind in ("ci", "co"):
+            return [f"{self.name}/ctr{i}" for i in range(COUNTERS)]
+        if kind == "lines":
+            return [
+                f"{self.name}/port{p}/line{i}" for p, w in LINES_PER_PORT.items() for i in range(w)
+            ]
+        if kind == "ports":
+            return [f"{self.name}/port{p}" for p in LINES_PER_PORT]
+        if kind == "terminals":
+            return [f"/{self.name}/PFI{i}" for i in range(PFI_LINES)]
+        return []  # no analog output on the simulated card
 
     # ------------------------------------------------------------ timing
     def cfg_samp_clk(self, task: SimTask, rate: float, mode: int, samps_per_chan: int) -> None:
@@ -297,15 +496,16 @@ class SimDaqDevice:
 
     def cfg_start_trigger(self, task: SimTask, source: str, edge: int) -> None:
         Edge(edge)  # validates
-        term = source.strip().lstrip("/")
-        dev, _, pin = term.partition("/")
-        if dev.lower() != self.name.lower() or not re.fullmatch(r"pfi\d+", pin.lower()):
-            raise NiError(
-                -200265 if dev.lower() == self.name.lower() else INVALID_DEVICE_ID,
-                f"Invalid trigger source: {source} (the simulated device has /{self.name}/PFIn)",
-            )
+        term = self.terminal(source)
         with self.lock:
             task.trigger = term
+
+    def cfg_ref_trigger(self, task: SimTask, source: str, edge: int, pretrigger: int) -> None:
+        """Digital edge reference trigger: ``pretrigger`` samples before the edge are kept."""
+        Edge(edge)
+        term = self.terminal(source)
+        with self.lock:
+            task.ref_trigger = (term, edge, int(pretrigger))
 
     def start(self, task: SimTask) -> None:
         """Start: check the timing (rate errors are raised here, as DAQmx does at commit)."""
@@ -323,25 +523,56 @@ class SimDaqDevice:
                         f"Property: SampClk.Rate\nRequested Value: {task.rate_hz:g}\n"
                         f"Maximum Value: {limit:g}\nTask Name: {task.name}",
                     )
+            if task.ref_trigger is not None:
+                pre = task.ref_trigger[2]
+                if task.mode != AcquisitionType.FINITE or not 2 <= pre <= task.samps_per_chan - 2:
+                    raise NiError(
+                        INVALID_ATTRIBUTE_VALUE,
+                        "Requested value is not a supported value for this property.\n"
+                        f"Property: RefTrig.PretrigSamples\nRequested Value: {pre}\n"
+                        f"(a reference trigger needs a finite acquisition with at least 2 "
+                        f"pretrigger and 2 posttrigger samples)\nTask Name: {task.name}",
+                    )
             now = self.world.clock.now()
             task.running = True
+            task.runs += 1
             task.armed_at = now
             task.position = 0
-            task.t0 = None if task.trigger else now
+            task.t0 = None if (task.trigger or task.ref_trigger) else now
 
     def stop(self, task: SimTask) -> None:
         with self.lock:
             task.running = False
 
     # ------------------------------------------------------------ reading
+    def _edges(self, after: float) -> list[float]:
+        """World times of trigger-out edges (every PFI terminal) in ``[after, now]``."""
+        now = self.world.clock.now()
+        with self.world.lock:
+            return [e.t_s for e in self.world.pulses if after <= e.t_s <= now]
+
     def _first_sample_time(self, task: SimTask) -> float | None:
-        """World time of sample 0: start, or the first trigger-out edge after start."""
-        if task.t0 is None and task.trigger is not None:
-            now = self.world.clock.now()
-            with self.world.lock:
-                edges = [e.t_s for e in self.world.pulses if task.armed_at <= e.t_s <= now]
-            if edges:
-                task.t0 = min(edges)
+        """World time of sample 0 as read: start, start trigger, or reference trigger.
+
+        With a reference trigger the clock runs from the start (trigger);
+        the edge counts only once ``pretrigger`` samples were acquired, and
+        sample 0 is the first of the ``pretrigger`` samples before it.
+        """
+        if task.t0 is not None:
+            return task.t0
+        start: float | None = task.armed_at
+        if task.trigger is not None:
+            edges = self._edges(task.armed_at)
+            start = min(edges) if edges else None
+        if start is None or task.ref_trigger is None:
+            task.t0 = start
+            return task.t0
+        assert task.rate_hz is not None
+        pre = task.ref_trigger[2]
+        edges = self._edges(start + pre / task.rate_hz)
+        if edges:
+            k_ref = math.ceil((min(edges) - start) * task.rate_hz - 1e-9)
+            task.t0 = start + (k_ref - pre) / task.rate_hz
         return task.t0
 
     def _wait(self, until_world: float, deadline_wall: float | None) -> bool:
@@ -386,6 +617,17 @@ class SimDaqDevice:
                 f"Attempted to read a sample beyond the final sample acquired "
                 f"(position {task.position} + {n} > {task.samps_per_chan}).",
             )
+        if not finite:
+            t0 = self._first_sample_time(task)
+            have = 0 if t0 is None else self._acquired(task, t0, self.world.clock.now())
+            if have - task.position > task.buffer_size:
+                raise NiError(
+                    SAMPLES_NO_LONGER_AVAILABLE,
+                    "The application is not able to keep up with the hardware acquisition.\n"
+                    "Attempted to read samples that are no longer available. The requested "
+                    "sample was previously available, but has since been overwritten.\n"
+                    f"Buffer size: {task.buffer_size}\nTask Name: {task.name}",
+                )
         frozen = self.world.faults.daq_read_timeout
         # Wait for the start trigger, then for the last sample's clock edge.
         t0 = self._first_sample_time(task)
@@ -495,22 +737,39 @@ class SimDaqDevice:
         count = ch.initial_count - n if ch.count_down else ch.initial_count + n
         return count % (1 << 32)
 
-    def read_lines(self, task: SimTask) -> list[bool]:
-        if not task.running:
-            self.start(task)
-        out = []
-        for ch in task.channels:
-            if ch.signal == "armed":
-                out.append(self.world.armed)
-            else:
-                out.append(self.do_lines.get(ch.physical, False))
-        return out
+    def _line_state(self, line: str) -> bool:
+        wire = self._wiring.get(line.lower())
+        if wire is not None and wire.kind == "di":
+            return self.world.armed
+        return self.do_lines.get(line, False)
 
-    def write_lines(self, task: SimTask, values: list[bool]) -> None:
+    def read_lines(self, task: SimTask) -> list[list[bool]]:
+        """State of every line of every channel (one list per channel)."""
         if not task.running:
             self.start(task)
-        for ch, v in zip(task.channels, values, strict=False):
-            self.do_lines[ch.physical] = bool(v)
+        return [[self._line_state(ln) for ln in ch.lines] for ch in task.channels]
+
+    def write_lines(self, task: SimTask, values: list[list[bool]]) -> None:
+        """Drive every line of every channel (one list of line states per channel)."""
+        if not task.running:
+            self.start(task)
+        for ch, states in zip(task.channels, values, strict=False):
+            for ln, v in zip(ch.lines, states, strict=False):
+                self.do_lines[ln] = bool(v)
+
+    @staticmethod
+    def port_bits(ch: SimChannel) -> list[int]:
+        """Bit of each of the channel's lines in its unsigned port value.
+
+        A line's bit is its number in its port, ports of a multi-port channel
+        following each other in 8-bit steps (assumption for multi-port channels).
+        """
+        ports = [int(re.search(r"port(\d+)", ln).group(1)) for ln in ch.lines]  # type: ignore[union-attr]
+        first = min(ports) if ports else 0
+        return [
+            8 * (port - first) + int(ln.rsplit("line", 1)[1])
+            for port, ln in zip(ports, ch.lines, strict=True)
+        ]
 
 
 def _timeout_msg(task: SimTask, got: int, wanted: int) -> str:

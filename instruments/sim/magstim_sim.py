@@ -8,7 +8,8 @@ control, queries (``J@``, ``F@``, ``\\@``, ``ND``, ``x@``, ``I@``, ``o@``) do no
 control lapses after ``remote_timeout_s`` of world time without a command while armed
 (``remote_timeout_disarmed_s`` while disarmed) and the unit then disarms; a unit with an
 unlock code refuses ``Q@`` (``S``) and a wrong code (``?``). The Rapid starts in
-single-pulse mode (``[0000``); a non-zero duration selects repetitive mode, where ``EH``
+single-pulse mode (``[0000``). A reply carries the status from before the command (Q@/R@:
+the remote bit already changed); a non-zero duration selects repetitive mode, where ``EH``
 runs the train; its train bit is set while the train runs and its wait bit through the
 enforced inter-train wait.
 """
@@ -50,6 +51,7 @@ class MagstimDevice:
         self.single_pulse_mode = True
         self.enhanced = False
         self.charge_delay_ms = 0
+        self._before: tuple[int, int] | None = None  # (status, Rapid status) before a command
         self.unlock_code = self.core.params.unlock_code
         self.version_text = self.core.params.version_text or f"{self.version}.0.0"
         # The unit is what its version text says (the driver's settings may be wrong).
@@ -128,18 +130,22 @@ class MagstimDevice:
         return s
 
     def extended_status(self) -> bytes:
-        """The two bytes after the Rapid status in an ``x@`` reply."""
+        """The extended status word of an ``x@`` reply: most significant byte first, then
+        the least (bit 0 Plus1 module, 1 special trigger mode, 2 charge delay set)."""
         ext = mc.EXT_CHARGE_DELAY_SET if self.charge_delay_ms else 0
-        return bytes([ext, 0])
+        return bytes([0, ext])
 
     def _ok(
         self, c: str, *fields: tuple[int, int], rapid: bool = False, extended: bool = False
     ) -> bytes:
-        rs = self.rapid_status() if rapid or extended else None
+        # the status as it was before the command (MagPy's virtual unit: "this is Magstim
+        # behaviour"), except Q@/R@, whose remote bit already shows the change
+        before = self._before
+        st, rs0 = before if before is not None and c not in "QR" else (None, None)
+        status = self.status() if st is None else st
+        rs = (self.rapid_status() if rs0 is None else rs0) if rapid or extended else None
         extra = self.extended_status() if extended else b""
-        return mc.encode_reply(
-            c, self.status(), rapid_status=rs, extra=extra, fields=tuple(fields)
-        )
+        return mc.encode_reply(c, status, rapid_status=rs, extra=extra, fields=tuple(fields))
 
     # ------------------------------------------------------------ commands
     def handle(self, frame: bytes) -> bytes:
@@ -149,6 +155,7 @@ class MagstimDevice:
         self.core.catch_up(now)
         c = chr(frame[0])
         data = frame[1:-1].decode("latin-1")
+        self._before = (self.status(), self.rapid_status())
         rapid9 = "xIon^_b"  # Rapid² commands of software version 9+ (MagPy)
         if (
             (c in "ACYZ" and self.model != "bistim2")
@@ -166,10 +173,11 @@ class MagstimDevice:
             return mc.encode_error(c, mc.INVALID)
         if c == "x":
             return self._ok("x", extended=True)
-        if c == "I":
-            return self._ok("I", (0, 3))
+        if c == "I":  # source letter + two digits; "no error" as E00 is our assumption
+            body = b"I" + bytes([self.status()]) + b"E00"
+            return body + bytes([mc.crc(body)])
         if c == "o":
-            return self._ok("o", (self.charge_delay_ms, 5 if self.version >= 9 else 4))
+            return self._ok("o", (self.charge_delay_ms, 5 if self.version >= 10 else 4))
         if c == "J":
             a = round(self.core.power("A"))
             b = round(self.core.power("B"))

@@ -1,8 +1,8 @@
 """Magstim 200², BiStim² and Rapid² over serial (protocol: :mod:`.magstim_codec`).
 
-Remote control lapses (and the unit disarms) after about 1 s without a
-command while armed; :meth:`MagstimStimulator.keep_alive` pokes the unit (``Q@``, or
-``x@`` on a Rapid² that needs an unlock code, as MagPy does) and the safety layer calls
+Remote control lapses (and the unit disarms) after 1 s without a command while armed
+(10 s while disarmed: Magstim's protocol documents); :meth:`MagstimStimulator.keep_alive`
+pokes the unit (``Q@``, or ``x@`` on a Rapid² with software v9+) and the safety layer calls
 it every :attr:`~MagstimStimulator.keepalive_interval_s` while armed. Between commands
 the driver reclaims remote control when it has been idle long enough for it to have
 lapsed. A Rapid² reports its software version (``ND``) at connect; that version, not
@@ -231,9 +231,12 @@ class MagstimStimulator(Stimulator):
                 self.version,
             )
             self.version = parts[0]
+        if self.version >= 9:
+            # v9+: "Get System Status" holds the link (Magstim TDb 087 5.4; MAGIC on v9+)
+            self._poke = mc.SYSTEM_STATUS
 
     def keep_alive(self) -> None:
-        """Poke the unit to hold remote control (``Q@``, or ``x@`` with an unlock code)."""
+        """Poke the unit to hold remote control (``Q@``; ``x@`` on software v9+)."""
         self.exchange(self._poke)
 
     def close(self) -> None:
@@ -263,9 +266,7 @@ class MagstimStimulator(Stimulator):
             coil_present=bool(status & mc.COIL_PRESENT),
             remote=bool(status & mc.REMOTE),
             errors=mc.status_errors(status),
-            train_running=None
-            if rapid is None
-            else bool(rapid & (mc.RAPID_TRAIN | mc.RAPID_WAIT)),
+            train_running=None if rapid is None else bool(rapid & (mc.RAPID_TRAIN | mc.RAPID_WAIT)),
             raw=raw,
         )
 
@@ -307,7 +308,7 @@ class MagstimStimulator(Stimulator):
                     device=self.name,
                     resource=self.resource,
                     sent=self._poke,
-                    received=bytes([ord("Q"), st]),
+                    received=self._poke[:1] + bytes([st]),
                 )
             return bool(st & mc.READY)
 

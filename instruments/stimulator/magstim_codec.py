@@ -1,7 +1,8 @@
 """Magstim serial protocol (200², BiStim², Rapid²): pure encoding and decoding.
 
 Every protocol fact used here is listed with its source and confidence in
-``magstim_facts.md`` beside this module (MagPy's ``magstim.py``, read for facts only).
+``magstim_facts.md`` beside this module (Magstim's TDb 086/087 protocol documents,
+MagPy and MAGIC, read for facts only).
 In short: 9600 8N1. A command frame is one ASCII command character, ASCII data (``@``
 when none) and a CRC byte, CRC = low 8 bits of the bitwise NOT of the byte sum
 (``@050`` -> ``*``). A reply echoes the command character, then a binary status byte
@@ -19,6 +20,7 @@ Every function here is pure: bytes in, values or typed errors out.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from instruments.stimulator.base import BadCrc, DeviceRejected, MalformedReply, ShortReply
@@ -168,9 +170,9 @@ def reply_layout(command: bytes, version: int) -> tuple[int, tuple[int, ...]]:
     if c == "n":
         return 2, ()
     if c == "I":
-        return 1, (3,)
+        return 1, (3,)  # source letter (U, C, E) + two digits: read as text, see parse_reply
     if c == "o":
-        return 1, (5 if version >= 9 else 4,)
+        return 1, (5 if version >= 10 else 4,)
     if c == "\\":
         return 2, rapid_field_widths(version)
     if c == "J":
@@ -216,8 +218,12 @@ class Reply:
 
 
 def parse_version(text: str) -> tuple[int, ...]:
-    """``"9.1.0"`` -> ``(9, 1, 0)``: the numeric parts of the version text."""
-    return tuple(int(p) for p in text.strip().split(".") if p.strip().isdigit())
+    """``"9.1.0"`` -> ``(9, 1, 0)``: the runs of digits in the version text.
+
+    Digit runs, not a split on dots, so a prefix (``"V9.0"``) or other separators do not
+    lose the number (MAGIC reads the digit runs the same way).
+    """
+    return tuple(int(run) for run in re.findall(r"\d+", text))
 
 
 def parse_reply(command: bytes, data: bytes, version: int) -> Reply:
@@ -256,6 +262,14 @@ def parse_reply(command: bytes, data: bytes, version: int) -> Reply:
             raise MalformedReply("version reply is not NUL-terminated", sent=command, received=data)
         text = data[1:-2].decode("latin-1")
         return Reply("N", 0, None, (), text=text)
+    if echo == b"I":
+        # error code: status, then a source letter (U = UI, C = coil, E = system) and two
+        # digits (Magstim TDb 087 6.13): kept as text
+        if len(data) < 6:
+            raise ShortReply(f"reply has {len(data)} of 6 bytes", sent=command, received=data)
+        if data[5] != crc(data[:5]):
+            raise BadCrc("reply CRC mismatch", sent=command, received=data)
+        return Reply("I", data[1], None, (), text=data[2:5].decode("latin-1"))
     n_status, widths = reply_layout(command, version)
     want = 1 + n_status + sum(widths) + 1
     if len(data) < want:

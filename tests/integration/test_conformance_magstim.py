@@ -98,11 +98,17 @@ def test_v9_connect_unlock_version_and_system_status(locked: tuple[SimStim, MagP
     x = ok(c.send(b"x@", 6), b"x", 6)
     assert x[2] & 0x08  # Rapid status bit 3: single-pulse mode after power-up
     # I@ (error code, 6 bytes), o@ (charge delay), ^@/_@ (enhanced power, 4 bytes), b@
-    ok(c.send(b"I@", 6), b"I", 6)
-    ok(c.send(b"o@", 8), b"o", 8)
+    err = ok(c.send(b"I@", 6), b"I", 6)
+    assert chr(err[2]) in "UCE" and err[3:5].isdigit()  # source letter + two digits
+    assert x[4] & 0x04 == 0 and x[3] == 0  # extended word MSB then LSB: no charge delay yet
+    ok(c.send(b"o@", 7), b"o", 7)  # v9: 4 digits (MAGIC getChargeDelay)
+    # replies carry the status from before the command (decision S1 of the fact sheet):
+    # the effect shows in the next reply
     on = ok(c.send(b"^@", 4), b"^", 4)
-    assert on[2] & 0x01  # bit 0: enhanced power mode
-    assert not ok(c.send(b"_@", 4), b"_", 4)[2] & 0x01
+    assert not on[2] & 0x01  # bit 0: enhanced power mode, not yet on in ^@'s own reply
+    assert ok(c.send(b"x@", 6), b"x", 6)[2] & 0x01
+    assert ok(c.send(b"_@", 4), b"_", 4)[2] & 0x01  # still on in _@'s own reply
+    assert not ok(c.send(b"x@", 6), b"x", 6)[2] & 0x01
     ok(c.send(b"b@", 3), b"b", 3)
 
 
@@ -111,7 +117,8 @@ def test_v9_rtms_mode_train_and_single_pulse_mode(locked: tuple[SimStim, MagPyLi
     ok(c.send(b"Q" + CODE.encode(), 3), b"Q", 3)
     ok(c.send(b"@050", 3), b"@", 3)
     # MagPy rTMSMode(True): "[0010" (duration 1.0 s) leaves single-pulse mode, "B0010" 1 Hz
-    assert not ok(c.send(b"[0010", 4), b"[", 4)[2] & 0x08
+    assert ok(c.send(b"[0010", 4), b"[", 4)[2] & 0x08  # its own reply: the state before
+    assert not ok(c.send(b"x@", 6), b"x", 6)[2] & 0x08  # then: repetitive mode
     ok(c.send(b"B0100", 4), b"B", 4)  # 10.0 Hz
     ok(c.send(b"D00005", 4), b"D", 4)  # 5 pulses (5 digits on v9+)
     ok(c.send(b"[0005", 4), b"[", 4)  # 0.5 s
@@ -139,7 +146,8 @@ def test_v9_rtms_mode_train_and_single_pulse_mode(locked: tuple[SimStim, MagPyLi
     assert len(pulses.events) == 5
     # MagPy rTMSMode(False): "[0000" = back to single-pulse mode (valid data, not "?")
     back = ok(c.send(b"[0000", 4), b"[", 4)
-    assert back[2] & 0x08
+    assert not back[2] & 0x08  # the state before the command
+    assert ok(c.send(b"x@", 6), b"x", 6)[2] & 0x08
 
 
 def test_watchdog_disarmed_5s_poll_holds_remote_armed_needs_faster(

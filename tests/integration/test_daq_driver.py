@@ -7,9 +7,13 @@ errors naming device, channel and NI code, and the DAQ fault knobs.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
 
+import grpc
 import numpy as np
 import pytest
 from daq_sim import fire_train, sim_bench  # shared set-up (conftest puts this folder on sys.path)
@@ -19,6 +23,7 @@ from instruments.daq import (
     DaqChannelInvalid,
     DaqDeviceMissing,
     DaqError,
+    DaqNoReply,
     DaqRateTooHigh,
     DaqReadTimeout,
     DaqUnavailable,
@@ -65,8 +70,10 @@ def world_time(world: World, epoch_ns: int | None) -> float:
 def test_train_seen_as_capacitor_volts_counts_and_temperature(world, daq):
     with (
         daq.count_edges("trigger_count") as counter,
-        daq.start_acquisition(["cap_voltage"], 25_000) as cap_acq,
         daq.start_acquisition(["coil_temp"], 80, rate_hz=20.0) as tc_acq,
+        # 2 s at 25 kS/s for a 1 s train: starting the other two tasks on a loaded
+        # machine must not push the last pulses out of the window
+        daq.start_acquisition(["cap_voltage"], 50_000) as cap_acq,
     ):
         fire_train(world, world.clock.now() + 0.1, pulses=10, rate_hz=10.0).join()
         cap = cap_acq.read(timeout_s=10.0)
@@ -167,4 +174,79 @@ def test_unknown_bench_channel_is_a_daq_error(daq):
 def test_unreachable_server_is_daq_unavailable(live):
     dead = live.model_copy(update={"grpc": "127.0.0.1:9"})  # discard port: nothing listens
     with open_daq(dead) as daq, pytest.raises(DaqUnavailable):
+        daq.read_line("armed")
+
+
+# ---------------------------------------------------------------- a server that never answers
+class _Silent(grpc.GenericRpcHandler):
+    """Accepts every NI-DAQmx call and never answers it (until released at teardown)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls: list[str] = []
+
+    def service(self, details):
+        self.calls.append(details.method.rsplit("/", 1)[-1])
+
+        def hang(request, context):
+            self.release.wait(60.0)
+            return b""
+
+        return grpc.unary_unary_rpc_method_handler(hang)
+
+
+@pytest.fixture
+def silent_grpc() -> Iterator[tuple[str, _Silent]]:
+    handler = _Silent()
+    server = grpc.server(futures.ThreadPoolExecutor(16))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}", handler
+    handler.release.set()
+    server.stop(0)
+
+
+@pytest.fixture
+def silent_tcp() -> Iterator[str]:
+    """A TCP port that accepts connections and never sends a byte (no HTTP/2 at all)."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        lsock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(lsock.accept()[0])
+            except OSError:
+                continue
+
+    th = threading.Thread(target=accept, daemon=True)
+    th.start()
+    yield f"127.0.0.1:{lsock.getsockname()[1]}"
+    stop.set()
+    th.join()
+    for c in held:
+        c.close()
+    lsock.close()
+
+
+def test_a_hung_grpc_server_raises_naming_the_instrument_and_the_call(live, silent_grpc):
+    addr, handler = silent_grpc
+    cfg = live.model_copy(update={"grpc": addr, "call_margin_s": 0.3})
+    with open_daq(cfg) as daq, pytest.raises(DaqNoReply) as err:
+        daq.read_voltage("cap_voltage")
+    e = err.value
+    assert e.device == "SimDev1" and e.channel == "SimDev1/ai0"
+    assert e.call == "CreateTask" and e.deadline_s == pytest.approx(0.3)
+    assert f"NI gRPC device server {addr} did not answer CreateTask" in str(e)
+    assert "CreateTask" in handler.calls  # the call did reach the server
+
+
+def test_a_server_that_never_speaks_grpc_raises_too(live, silent_tcp):
+    cfg = live.model_copy(update={"grpc": silent_tcp, "call_margin_s": 0.3})
+    with open_daq(cfg) as daq, pytest.raises(DaqNoReply, match="did not answer CreateTask"):
         daq.read_line("armed")

@@ -31,7 +31,9 @@ def test_arming_takes_the_device_time_at_real_speed() -> None:
         try:
             stim.set_intensity(30)
             r = stim.exchange(mc.ARM)
-            assert r.status & mc.ARMED and not r.status & mc.READY  # armed, not ready yet
+            assert not r.status & mc.ARMED  # a reply's status is from before the command
+            st = stim.exchange(mc.PARAMETERS).status
+            assert st & mc.ARMED and not st & mc.READY  # armed, not ready yet
             stim.arm()  # waits on the ready bit
             waited = sim.world.clock.now() - sim.world.state.armed_since
             assert waited >= sim.world.sim.stimulator.arming_time_s

@@ -17,6 +17,7 @@ from instruments.sim.daq_device import (
     NiError,
     SimDaqDevice,
     _flatten,
+    channel_names,
 )
 from instruments.sim.world import World
 
@@ -42,6 +43,118 @@ def dev(world: World) -> SimDaqDevice:
 
 def test_channel_lists_and_ranges_flatten():
     assert _flatten("Dev1/ai0:2, /Dev1/ai5") == ["Dev1/ai0", "Dev1/ai1", "Dev1/ai2", "Dev1/ai5"]
+
+
+# Physical channel syntax (NI-DAQmx Key Concepts, "Physical Channel Syntax"; NI KB
+# "NI-DAQmx Syntax for Specifying Physical Channel Strings").
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("Dev0/ai0:4", ["Dev0/ai0", "Dev0/ai1", "Dev0/ai2", "Dev0/ai3", "Dev0/ai4"]),
+        ("Dev0/ai0:Dev0/ai2", ["Dev0/ai0", "Dev0/ai1", "Dev0/ai2"]),
+        ("Dev0/ai2:0", ["Dev0/ai2", "Dev0/ai1", "Dev0/ai0"]),
+        ("Dev0/port1/line3:0", ["Dev0/port1/line3", "Dev0/port1/line2", "Dev0/port1/line1",
+                                "Dev0/port1/line0"]),
+        ("Dev0/port0:1", ["Dev0/port0", "Dev0/port1"]),
+        ("Dev0/port0, Dev0/port1/line0:1", ["Dev0/port0", "Dev0/port1/line0", "Dev0/port1/line1"]),
+    ],
+)  # fmt: skip
+def test_physical_channel_syntax(spec, expected):
+    assert _flatten(spec) == expected
+
+
+def test_a_range_with_two_prefixes_is_a_syntax_error():
+    with pytest.raises(NiError) as err:
+        _flatten("Dev0/ai0:Dev0/ctr3")
+    assert err.value.code == -200498
+
+
+# Channel Name Generation (NI-DAQmx help): names given to several new channels.
+@pytest.mark.parametrize(
+    ("given", "count", "expected"),
+    [
+        ("", 2, None),  # unnamed: each channel is its physical channel
+        ("foo", 1, ["foo"]),
+        ("foo", 3, ["foo0", "foo1", "foo2"]),
+        ("foo31", 3, ["foo31", "foo32", "foo33"]),
+        ("a0:1, b", 4, ["a0", "a1", "b0", "b1"]),
+    ],
+)
+def test_channel_name_generation(given, count, expected):
+    assert channel_names(given, count) == expected
+
+
+def test_port_wide_channels_and_device_wide_line_numbers(dev):
+    assert len(dev.digital_lines("SimDev1/port0")) == 8
+    assert dev.digital_lines("simdev1/PORT2/line7") == ["SimDev1/port2/line7"]  # not case sensitive
+    assert dev.digital_lines("SimDev1/line9") == ["SimDev1/port1/line1"]  # 8 lines a port
+    task, _ = dev.create_task("do", False, False)
+    dev.add_lines(task, "SimDev1/port0", "", output=True, one_per_line=False)
+    dev.add_lines(task, "SimDev1/port1/line0:3", "", output=True, one_per_line=True)
+    names = [c.name for c in task.channels]
+    assert names == ["SimDev1/port0"] + [f"SimDev1/port1/line{i}" for i in range(4)]
+    assert len(task.channels[0].lines) == 8
+    # Channel lists resolve names, physical channels and ranges; anything else is -200486.
+    assert [c.name for c in dev.channels_of(task, "SimDev1/port1/line1:2")] == names[2:4]
+    assert dev.channels_of(task, "SimDev1/port0") == task.channels[:1]
+    with pytest.raises(NiError) as err:
+        dev.channels_of(task, "SimDev1/port1/line0:5")
+    assert err.value.code == -200486
+    with pytest.raises(NiError) as err:
+        dev.add_lines(task, "SimDev1/port3", "", output=True)
+    assert err.value.code == PHYSICAL_CHAN_DOES_NOT_EXIST
+
+
+def test_duplicate_virtual_channel_names_are_refused(dev):
+    task, _ = dev.create_task("dup", False, False)
+    dev.add_ai(task, "SimDev1/ai0", "hv", -10, 10)
+    with pytest.raises(NiError) as err:
+        dev.add_ai(task, "SimDev1/ai1", "hv", -10, 10)
+    assert err.value.code == -200171
+
+
+def test_reference_trigger_keeps_the_pretrigger_samples(dev, world):
+    task, _ = dev.create_task("ref", False, False)
+    dev.add_ai(task, "SimDev1/ai0", "cap", -10, 10)
+    dev.cfg_samp_clk(task, 10_000.0, FINITE, 200)
+    dev.cfg_ref_trigger(task, "/SimDev1/PFI8", Edge.RISING.value, 50)
+    dev.start(task)
+    world.clock.sleep(0.02)  # > 50 samples: the trigger is armed
+    event = world.fire()
+    assert event is not None
+    data, n = dev.acquire(task, 200, timeout_s=5.0)
+    assert n == 200 and task.t0 is not None
+    # Sample 50 is the first at or after the edge; the 50 before it are pretrigger samples.
+    assert task.t0 + 49 / 10_000.0 < event.t_s <= task.t0 + 50 / 10_000.0 + 1e-9
+    cap = data[0] * 200.0
+    assert cap[:50].min() > 0.95 * world.v0_for(50) and cap[50] < 0.9 * world.v0_for(50)
+
+
+def test_reference_trigger_needs_a_finite_acquisition_with_room(dev):
+    task, _ = dev.create_task("ref2", False, False)
+    dev.add_ai(task, "SimDev1/ai0", "cap", -10, 10)
+    dev.cfg_samp_clk(task, 1000.0, FINITE, 100)
+    dev.cfg_ref_trigger(task, "/SimDev1/PFI0", Edge.RISING.value, 99)  # < 2 posttrigger samples
+    with pytest.raises(NiError) as err:
+        dev.start(task)
+    assert err.value.code == INVALID_ATTRIBUTE_VALUE
+    with pytest.raises(NiError) as err:
+        dev.cfg_ref_trigger(task, "/SimDev1/PFI99", Edge.RISING.value, 10)
+    assert err.value.code == -200265
+
+
+def test_continuous_buffer_overwritten_is_200279(dev, world):
+    task, _ = dev.create_task("cont", False, False)
+    dev.add_ai(task, "SimDev1/ai0", "cap", -10, 10)
+    dev.cfg_samp_clk(task, 1000.0, AcquisitionType.CONTINUOUS.value, 1000)
+    assert task.buffer_size == 10_000  # 100..10000 S/s: 10 kS default unless asked for more
+    dev.cfg_samp_clk(task, 100.0, AcquisitionType.CONTINUOUS.value, 10)
+    assert task.buffer_size == 1000  # <= 100 S/s: 1 kS
+    dev.start(task)
+    world.clock.sleep(10.5)  # > 1000 samples at 100 S/s, none read
+    with pytest.raises(NiError) as err:
+        dev.acquire(task, 10, timeout_s=1.0)
+    assert err.value.code == -200279
 
 
 def test_finite_read_covers_its_window_and_returns_after_it(dev, world):

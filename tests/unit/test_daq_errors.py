@@ -6,12 +6,16 @@ import grpc
 import nidaqmx.errors as nierr
 import numpy as np
 import pytest
+from nidaqmx._stubs import nidaqmx_pb2 as pb
+from pydantic import ValidationError
 
 from harness.config import DaqChannel, DaqSettings
 from instruments.daq import (
+    DaqBufferOverflow,
     DaqChannelInvalid,
     DaqDeviceMissing,
     DaqError,
+    DaqNoReply,
     DaqOutOfRange,
     DaqRateTooHigh,
     DaqReadTimeout,
@@ -21,7 +25,7 @@ from instruments.daq import (
     open_daq,
 )
 from instruments.daq.base import AnalogRecord
-from instruments.daq.nidaq import NidaqmxDaq, _epoch_ns
+from instruments.daq.nidaq import NidaqmxDaq, _Deadlines, _epoch_ns, call_deadline_s
 
 CONFIG = DaqSettings(
     device="Dev7",
@@ -50,6 +54,9 @@ def raised(exc: BaseException) -> DaqError:
         (-200077, DaqRateTooHigh),
         (-209876, DaqUnsupported),
         (-200197, DaqUnsupported),
+        (-200486, DaqChannelInvalid),  # channel (list entry) not in the task
+        (-200498, DaqChannelInvalid),  # bad range syntax
+        (-200279, DaqBufferOverflow),  # continuous buffer overwritten
         (-200010, DaqError),
     ],
 )
@@ -140,3 +147,82 @@ def test_epoch_ns_keeps_nanoseconds():
 
     stamp = hightime.datetime(2026, 1, 1, 0, 0, 0, 5, femtosecond=7_000_000, tzinfo=dt.UTC)
     assert _epoch_ns(stamp) == 1_767_225_600_000_005_007
+
+
+# ---------------------------------------------------------------- per-call gRPC deadlines
+def test_a_read_gets_its_samples_time_plus_its_timeout_plus_the_margin():
+    # 5000 samples at 1 kHz with a 2 s DAQmx timeout: 5 + 2 s expected, + 0.5 s margin.
+    req = pb.ReadAnalogF64Request(num_samps_per_chan=5000, timeout=2.0)
+    assert call_deadline_s(req, expected_s=5000 / 1000.0 + 2.0, margin_s=0.5) == 7.5
+
+
+def test_calls_carrying_a_daqmx_wait_get_at_least_that_wait():
+    assert call_deadline_s(pb.ReadCounterScalarU32Request(timeout=10.0), 0.0, 1.0) == 11.0
+    assert call_deadline_s(pb.WaitUntilTaskDoneRequest(time_to_wait=3.0), 0.0, 1.0) == 4.0
+    # WAIT_INFINITELY (-1) is not a duration: only what the driver expects counts.
+    assert call_deadline_s(pb.ReadAnalogF64Request(timeout=-1.0), 2.0, 1.0) == 3.0
+
+
+def test_configuration_calls_get_the_margin():
+    assert call_deadline_s(pb.CreateTaskRequest(session_name=""), 0.0, 5.0) == 5.0
+    assert call_deadline_s(pb.GetSystemInfoAttributeUInt32Request(), 0.0, 0.25) == 0.25
+
+
+class _Details:
+    method = "/nidaqmx_grpc.NiDAQmx/ReadAnalogF64"
+    timeout = None
+    metadata = None
+    credentials = None
+    wait_for_ready = None
+    compression = None
+
+
+def test_the_interceptor_sets_the_deadline_on_every_call_and_remembers_it():
+    seen: list[float] = []
+    deadlines = _Deadlines(margin_s=0.5)
+    req = pb.ReadAnalogF64Request(num_samps_per_chan=100, timeout=1.0)
+    with deadlines.expecting(100 / 50.0 + 1.0):  # 100 samples at 50 Hz, 1 s timeout
+        deadlines.intercept_unary_unary(lambda d, r: seen.append(d.timeout), _Details(), req)
+    deadlines.intercept_unary_unary(lambda d, r: seen.append(d.timeout), _Details(), req)
+    assert seen == [3.5, 1.5]  # outside ``expecting`` only the request's own timeout counts
+    assert deadlines.last == ("ReadAnalogF64", 1.5)
+
+
+def test_a_missed_deadline_names_device_server_action_and_call():
+    daq = NidaqmxDaq(CONFIG.model_copy(update={"grpc": "127.0.0.1:9", "call_margin_s": 0.5}))
+    assert daq._deadlines is not None
+    daq._deadlines._local.last = ("ReadAnalogF64", 7.5)
+    with pytest.raises(DaqNoReply) as info, daq._ni("reading 5000 samples", "Dev7/ai0"):
+        raise nierr.RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    daq.close()
+    err = info.value
+    assert isinstance(err, DaqUnavailable)
+    assert (err.call, err.deadline_s, err.device) == ("ReadAnalogF64", 7.5, "Dev7")
+    assert str(err).startswith("DAQ Dev7 channel Dev7/ai0: reading 5000 samples: ")
+    assert "127.0.0.1:9 did not answer ReadAnalogF64 within 7.5 s" in str(err)
+
+
+# ---------------------------------------------------------------- physical channel names
+@pytest.mark.parametrize(
+    ("physical", "kind", "why"),
+    [
+        ("Dev1/ai0:3", "ai_voltage", "range"),
+        ("Dev1/ai0, Dev1/ai1", "ai_voltage", "list"),
+        ("Dev1/port0", "di", "one digital line"),  # port-wide: all 8 (or 32) lines
+        ("Dev1/port0/line0:3", "do", "range"),
+    ],
+)
+def test_a_bench_channel_is_one_physical_channel(physical, kind, why):
+    with pytest.raises(ValidationError, match=why):
+        DaqChannel(physical=physical, kind=kind)
+
+
+def test_single_channels_in_every_form_are_accepted():
+    for physical, kind in [
+        ("Dev1/ai0", "ai_voltage"),
+        ("cDAQ1Mod1/ai3", "thermocouple"),
+        ("Dev1/ctr0", "counter"),
+        ("Dev1/port0/line7", "do"),
+        ("Dev1/line31", "di"),  # device-wide line number
+    ]:
+        DaqChannel(physical=physical, kind=kind)

@@ -36,7 +36,8 @@ def test_requests_are_the_documented_bytes(fact: str, built: bytes, wire: bytes)
 LENGTHS = [
     (mc.SYSTEM_STATUS, 9, 6),
     (mc.ERROR_CODE, 9, 6),
-    (mc.GET_CHARGE_DELAY, 9, 8),
+    (mc.GET_CHARGE_DELAY, 9, 7),  # MAGIC getChargeDelay: 4 digits on v9
+    (mc.GET_CHARGE_DELAY, 10, 8),  # 5 digits on v10+
     (mc.ENHANCED_ON, 9, 4),
     (mc.SINGLE_PULSE_MODE, 9, 4),
     (mc.RAPID_PARAMETERS, 9, 24),
@@ -49,7 +50,7 @@ LENGTHS = [
 
 
 @pytest.mark.parametrize(("command", "version", "length"), LENGTHS)
-def test_reply_lengths_are_magpys(command: bytes, version: int, length: int) -> None:
+def test_reply_lengths_are_the_documented_ones(command: bytes, version: int, length: int) -> None:
     assert mc.reply_length(command, version) == length
 
 
@@ -86,3 +87,23 @@ def test_device_side_frame_lengths() -> None:
 def test_an_unlock_code_must_have_16_characters() -> None:
     with pytest.raises(ValueError, match="16"):
         mc.remote_on("short")
+
+
+def test_error_code_reply_is_a_source_letter_and_two_digits() -> None:
+    # TDb 087 6.13: I, status, source (U UI / C coil / E system), MSD, LSD, CRC
+    body = bytes([0x49, 0x81]) + b"C12"
+    r = mc.parse_reply(mc.ERROR_CODE, body + bytes([~sum(body) & 0xFF]), 9)
+    assert r.status == 0x81 and r.text == "C12"
+
+
+def test_system_status_extended_word_is_msb_then_lsb() -> None:
+    # TDb 087 6.14 / section 10: x, instrument, Rapid, extended MSB, extended LSB, CRC
+    body = bytes([0x78, 0x81, 0x38, 0x00, 0x05])
+    r = mc.parse_reply(mc.SYSTEM_STATUS, body + bytes([~sum(body) & 0xFF]), 9)
+    assert r.rapid_status == 0x38 and r.extra == bytes([0x00, 0x05])
+    assert r.extra[1] & mc.EXT_PLUS1 and r.extra[1] & mc.EXT_CHARGE_DELAY_SET
+
+
+def test_version_text_is_read_by_its_digit_runs() -> None:
+    assert mc.parse_version("9.1.0") == (9, 1, 0)
+    assert mc.parse_version("V9.0") == (9, 0)  # a prefix does not lose the number

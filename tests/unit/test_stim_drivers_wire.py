@@ -60,6 +60,15 @@ def connect(version: str = "9.0.0") -> list[tuple[bytes, bytes]]:
 
 
 CONNECT = connect()
+# v9+ keep-alive/status poll: "Get System Status" (Magstim TDb 087 5.4 and 6.14; MAGIC)
+X9 = bytes.fromhex("78 40 47")
+
+
+def x_reply(status: int) -> bytes:
+    """x, instrument status, Rapid status, extended status MSB, LSB, CRC."""
+    return reply("x", status, rapid_status=IDLE, extra=b"\x00\x00")
+
+
 # A BiStim² or 200² has no ND (MagPy's Magstim and BiStim classes never send it).
 CONNECT_200 = [(mc.REMOTE_ON, reply("Q", STANDBY)), CONNECT[2]]
 
@@ -73,14 +82,14 @@ def test_magstim_connect_set_arm_fire_disarm_bytes() -> None:
             (bytes.fromhex("40 30 35 30 2A"), reply("@", STANDBY)),
             # arm, then wait on the device's armed + ready bits
             (bytes.fromhex("45 42 78"), reply("E", ARMED)),
-            (bytes.fromhex("51 40 6E"), reply("Q", ARMED)),
-            (bytes.fromhex("51 40 6E"), reply("Q", READY)),
+            (X9, x_reply(ARMED)),
+            (X9, x_reply(READY)),
             # fire one pulse: single-pulse mode ("[0000", MagPy rTMSMode), ready, EH
             (
                 bytes.fromhex("5B 30 30 30 30 E4"),
                 reply("[", READY, rapid_status=IDLE | mc.RAPID_SINGLE_PULSE),
             ),
-            (bytes.fromhex("51 40 6E"), reply("Q", READY)),
+            (X9, x_reply(READY)),
             (bytes.fromhex("45 48 72"), reply("E", ARMED)),
             (bytes.fromhex("45 41 79"), reply("E", STANDBY)),
         ]
@@ -102,7 +111,7 @@ def test_magstim_rapid_train_bytes_and_wait_on_the_train_bit() -> None:
             (bytes.fromhex("42 30 31 30 30 FC"), reply("B", READY, rapid_status=IDLE)),
             (mc.duration(4.0, 9), reply("[", READY, rapid_status=IDLE)),
             (mc.pulses(40, 9), reply("D", READY, rapid_status=IDLE)),
-            (mc.REMOTE_ON, reply("Q", READY)),
+            (X9, x_reply(READY)),
             (mc.FIRE, reply("E", ARMED)),
             (mc.RAPID_PARAMETERS, reply("\\", ARMED, rapid_status=running, fields=params)),
             (
