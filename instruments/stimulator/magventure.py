@@ -1,8 +1,14 @@
-"""MagVenture MagPro over serial (protocol: :mod:`.magventure_codec`).
+"""MagVenture MagPro over serial (protocol: :mod:`.magventure_codec`, facts with
+their sources in ``magventure_facts.md``).
 
-The device sends frames unprompted when its settings change: the driver reads
-them off the line before each command and while waiting for a reply, keeps
-the latest values (status, temperature, dI/dt) and skips them.
+Commands whose reply is known (status 00 and 05, start train 04, mode 09, fire 03:
+see :data:`~.magventure_codec.REPLY_ID`) are exchanged: the driver waits for that
+frame. The rest (amplitude, enable, train settings) are sent, and their effect is
+confirmed from the next status frame, so the driver does not depend on which 8-byte
+frames the unit answers them with. The device sends frames unprompted when its
+settings change: the driver reads them off the line before each command and while
+waiting for a reply, keeps the latest values (status, temperature, dI/dt) and skips
+them.
 
 Waiting: the status frame reports "enabled" but no ready/charged state, so
 after enabling and after amplitude changes while enabled the driver waits the
@@ -21,6 +27,7 @@ from collections.abc import Callable
 from instruments.settings import Topology
 from instruments.stimulator import magventure_codec as mv
 from instruments.stimulator.base import (
+    BadCrc,
     DeviceRejected,
     Identity,
     MalformedReply,
@@ -74,12 +81,24 @@ class MagVentureStimulator(Stimulator):
         self._last_fire_wall: float | None = None
         self._mode = "standard"
         self._waveform: str | None = None
+        self._model_code = 1
         self.unprompted: deque[mv.Frame] = deque(maxlen=64)  # frames the device volunteered
 
     # ------------------------------------------------------------- link
     def _fail(self, err: StimulatorError, sent: bytes, received: bytes) -> StimulatorError:
         return err.with_context(
             device=self.name, resource=self.resource, sent=sent, received=received
+        )
+
+    def _rejected(self, message: str, sent: bytes, received: bytes) -> DeviceRejected:
+        """The device did not take a setting: what it reports against what was asked."""
+        return DeviceRejected(
+            message,
+            kind="invalid_data",
+            device=self.name,
+            resource=self.resource,
+            sent=sent,
+            received=received,
         )
 
     def _absorb(self, frame: mv.Frame) -> None:
@@ -163,6 +182,18 @@ class MagVentureStimulator(Stimulator):
         except StimulatorError as err:
             raise self._fail(err, command, buf) from None
 
+    def send(self, command: bytes) -> None:
+        """Send one frame whose answer is not waited for (confirm its effect from a status)."""
+        with self._lock:
+            if self._dirty:
+                self._resync()
+            else:
+                self._drain()
+            try:
+                self.transport.write(command)
+            except StimulatorError as err:
+                raise self._fail(err, command, b"") from None
+
     def exchange(self, command: bytes) -> mv.Frame:
         """Send one frame and return the device's answer to it (unprompted frames skipped)."""
         want = mv.REPLY_ID[command[2]]
@@ -206,6 +237,7 @@ class MagVentureStimulator(Stimulator):
         st = self.device_status()
         self._waveform = st.waveform
         self._mode = st.mode
+        self._model_code = st.model_code
 
     def close(self) -> None:
         self.transport.close()
@@ -259,48 +291,81 @@ class MagVentureStimulator(Stimulator):
                 b = whole
             both = b != 0 or channel == "B"
             cmd = mv.amplitude(a, b) if both else mv.amplitude(a)
-            frame = self.exchange(cmd)
-            try:
-                got = mv.decode_short(frame)
-            except StimulatorError as err:
-                raise self._fail(err, cmd, mv.encode(frame.ident, frame.data)) from None
-            if got.x != a or (both and got.y != b):
-                raise DeviceRejected(
-                    f"device reports amplitude {got.x}/{got.y} %, asked {a}/{b} %",
-                    kind="invalid_data",
-                    device=self.name,
-                    resource=self.resource,
-                    sent=cmd,
-                    received=mv.encode(frame.ident, frame.data),
+            self.send(cmd)
+            got = self.device_status()
+            if got.amplitude_a != a or (both and got.amplitude_b != b):
+                raise self._rejected(
+                    f"device reports amplitude {got.amplitude_a}/{got.amplitude_b} %, "
+                    f"asked {a}/{b} %",
+                    cmd,
+                    got.raw,
                 )
             if st.enabled:
                 delta = whole - before
                 per = self.settle_up_s_per_percent if delta >= 0 else self.settle_down_s_per_percent
                 self.sleep(abs(delta) * per)
 
-    def _set_mode(self, cmd: bytes, check: Callable[[mv.DeviceStatus], bool], what: str) -> None:
-        st = self._status_exchange(cmd)
-        if not check(st):  # an unprompted status frame may have overtaken the reply
-            self.wait_for(what, lambda: check(self.device_status()), device_s=1.0)
+    def _confirm(self, check: Callable[[mv.DeviceStatus], bool], what: str) -> None:
+        """Poll the status frame until ``check`` holds (:class:`NotReady` after 1 s).
+
+        A corrupted status reply (bad CRC, garbage, cut short) is asked again: the
+        command being confirmed (a disarm above all) must not fail on a bad reply to
+        the question that follows it. If every reply was corrupted, the last error is
+        raised.
+        """
+        last: StimulatorError | None = None
+
+        def done() -> bool:
+            nonlocal last
+            try:
+                return check(self.device_status())
+            except (BadCrc, MalformedReply, ShortReply) as err:
+                last = err
+                return False
+
+        try:
+            self.wait_for(what, done, device_s=1.0)
+        except StimulatorError:
+            if last is not None:
+                raise last from None
+            raise
+
+    def _set_mode(
+        self, mode_name: str, waveform: str, *, ipi_ms: float = 10.0, ratio_b_a: float = 1.0
+    ) -> None:
+        """``09`` with the set flag; the 14-byte mode reply must show what was asked."""
+        cmd = mv.mode(
+            mode_name, waveform, model=self._model_code, ipi_ms=ipi_ms, ratio_b_a=ratio_b_a
+        )
+        frame = self.exchange(cmd)
+        try:
+            got = mv.decode_mode(frame)
+        except StimulatorError as err:
+            raise self._fail(err, cmd, mv.encode(frame.ident, frame.data)) from None
+        if (got.mode, got.waveform) != (mode_name, waveform):
+            raise self._rejected(
+                f"device reports {got.mode} mode, {got.waveform} waveform; "
+                f"asked {mode_name}, {waveform}",
+                cmd,
+                mv.encode(frame.ident, frame.data),
+            )
+        self._mode, self._waveform = mode_name, waveform
 
     def set_waveform(self, topology: Topology) -> None:
         with self._lock:
-            self._set_mode(
-                mv.mode(self._mode, topology),
-                lambda st: st.waveform == topology,
-                f"waveform {topology}",
-            )
-            self._waveform = topology
+            self._set_mode(self._mode, topology)
 
     # ------------------------------------------------------------- arming
     def arm(self) -> None:
         with self._lock:
-            self._set_mode(mv.enable(True), lambda st: st.enabled, "enabled")
+            self.send(mv.enable(True))
+            self._confirm(lambda st: st.enabled, "enabled")
             self.sleep(self.arming_time_s)  # no ready bit: the documented arming time
 
     def disarm(self) -> None:
         with self._lock:
-            self._set_mode(mv.enable(False), lambda st: not st.enabled, "disabled")
+            self.send(mv.enable(False))
+            self._confirm(lambda st: not st.enabled, "disabled")
 
     # ------------------------------------------------------------- firing
     def fire(self) -> float | None:
@@ -327,19 +392,12 @@ class MagVentureStimulator(Stimulator):
                 raise ValueError(f"{self.name}: set amplitude A before a paired pulse")
             b = a if intensity_b_percent is None else intensity_b_percent
             waveform = self._waveform or "biphasic"
-            ratio = b / a
-            self._set_mode(
-                mv.mode("twin", waveform, ipi_ms=interval_ms, ratio_b_a=ratio),
-                lambda st: st.mode == "twin",
-                "twin mode",
-            )
+            self._set_mode("twin", waveform, ipi_ms=interval_ms, ratio_b_a=b / a)
             try:
                 self.fire()
                 self.sleep(interval_ms / 1000.0)
             finally:
-                self._set_mode(
-                    mv.mode("standard", waveform), lambda st: st.mode == "standard", "standard mode"
-                )
+                self._set_mode("standard", waveform)
 
     def run_train(
         self,
@@ -348,10 +406,11 @@ class MagVentureStimulator(Stimulator):
         poll: Callable[[], None] | None = None,
         poll_device_s: float = 0.25,
     ) -> None:
-        """The device runs all trains; the driver waits their length (no done flag)."""
+        """The device runs all trains; the driver waits their length, then until status 2
+        no longer reports a train running."""
         with self._lock:
-            self._status_exchange(mv.train(train.rate_hz, train.pulses, train.trains, train.iti_s))
-            self._status_exchange(mv.start_train())
+            self.send(mv.train(train.rate_hz, train.pulses, train.trains, train.iti_s))
+            self.exchange(mv.start_train())
         end = time.monotonic() + self.wall(train.duration_s + 0.05)
         while True:
             left = end - time.monotonic()
@@ -360,3 +419,13 @@ class MagVentureStimulator(Stimulator):
             if poll is not None:
                 poll()
             time.sleep(min(left, max(self.wall(poll_device_s), 0.002)))
+        self.wait_for("the train over", lambda: not self.status2().running, device_s=2.0)
+
+    def status2(self) -> mv.Status2:
+        """The decoded status-2 frame (page shown, train or protocol running)."""
+        cmd = mv.status2()
+        frame = self.exchange(cmd)
+        try:
+            return mv.decode_status2(frame)
+        except StimulatorError as err:
+            raise self._fail(err, cmd, mv.encode(frame.ident, frame.data)) from None

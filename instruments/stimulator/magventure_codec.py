@@ -1,26 +1,19 @@
 """MagVenture MagPro serial protocol: pure encoding and decoding.
 
-Protocol facts (tmsbench design notes, "Protocols"): 38400 8N1. A frame is
-``0xFE``, length (bytes of id + data), command id, data, CRC-8/MAXIM over id
-and data (poly x⁸+x⁵+x⁴+1 reflected = 0x8C, init 0, no final XOR; check value
-of "123456789" is 0xA1), ``0xFF``. Ids: 00 status, 01 amplitude A[,B] %,
-02 enable/disable, 03 fire, 04 start train, 05 status 2, 06 train (rate×10,
-pulses, trains, ITI×10 as uint16 MSB first), 07 page, 08 trigger/charge
-delays, 09 mode/direction/waveform, burst count, IPI×10, B/A×100. The status
-reply (13 bytes, offsets counting ``FE`` as 0): [3] mode/status (bits 1:0 mode
-Standard/Power/Twin/Dual, 3:2 waveform Mono/Biphasic/Halfsine/Biphasic burst,
-4 enabled, 7:5 model), [4..6] serial, [7] temperature, [8] coil type, [9]/[10]
-amplitude A/B. Amplitude, di/dt and temperature frames are 8 bytes:
-``FE 04 id x y status CRC FF``. The device sends frames unprompted when its
+Every fact, with its source and confidence, is in ``magventure_facts.md`` beside this
+module (MAGIC's ``magventure.m`` and magicpy's ``magicpy.py`` / ``stimulators.py``, read
+for facts only). In short: 38400 8N1. A frame is ``0xFE``, length (bytes of id + data),
+command id, data, CRC-8/MAXIM over id and data, ``0xFF``. Replies both clients read:
+00 status (13 bytes), 05 status 2 (19), 04 start train (17), 09 mode (14), every other
+command 8 bytes (enable on an X100: three frames, 24, per magicpy). Device frames by id:
+00/05 status, 01 amplitude, 02 di/dt, 03 temperature and coil type, 04 MEP, 07
+amplitude factor, 08 page and train running, 09 mode. The status byte ([3] of 00/05,
+[5] of the 8-byte frames): bits 1:0 mode (Standard/Power/Twin/Dual), 3:2 waveform
+(Monophasic/Biphasic/HalfSine/Biphasic burst), 4 enabled, 7:5 model (0 R30, 1 X100,
+2 R30+Option, 3 X100+Option, 4 R30+Option+Mono, 5 MST). The mode command 09 has 10 data
+bytes: set/get flag, model, mode, direction, waveform, burst index (0 = 5 pulses ... 3 =
+2), IPI×10 ms MSB/LSB, B/A×100 MSB/LSB. The device sends frames unprompted when its
 settings change.
-
-Assumptions of ours, not in those facts (check against hardware): device->host
-ids 00 status, 01 amplitude (x=A, y=B %), 02 di/dt (x=A, y=B A/µs) answering
-a fire, 03 temperature (x=°C); which frame answers which command
-(:data:`REPLY_ID`); the 09 data layout (mode, direction, waveform, burst
-pulses: 1 byte each; IPI×10 ms, B/A×100: uint16 MSB first); serial [4..6]
-as a 24-bit number MSB first; coil type 0 = no coil; a device stays silent on
-frames it cannot use.
 """
 
 from __future__ import annotations
@@ -45,28 +38,82 @@ TRAIN = 0x06
 PAGE = 0x07
 DELAYS = 0x08
 MODE = 0x09
-# device -> host ids (assumed, see module docstring)
+# device -> host ids (magicpy parse_response)
 R_STATUS = 0x00
 R_AMPLITUDE = 0x01
 R_DIDT = 0x02
 R_TEMPERATURE = 0x03
+R_MEP = 0x04
+R_STATUS2 = 0x05
+R_ORIGINAL_AMPLITUDE = 0x06
+R_AMPLITUDE_FACTOR = 0x07
+R_PAGE = 0x08
+R_MODE = 0x09
 
+# The commands whose reply magicpy reads, with the reply's id and total length. magicpy
+# reads 13 bytes after 00, 19 after 05, 17 after 04 (the only 17-byte frame is the MEP
+# frame, id 04) and 14 after 09; after 03 (fire) it reads 8 bytes, and the only 8-byte
+# frame fire can produce is the di/dt frame (id 02; an inference, see the fact sheet).
+# Every other command (amplitude, enable, train settings, page, delays) the driver sends
+# without waiting for a particular frame and confirms from the next status frame: magicpy
+# does not say which 8-byte frame answers them (enable on an X100: three, 24 bytes).
 REPLY_ID = {
     STATUS: R_STATUS,
-    AMPLITUDE: R_AMPLITUDE,
-    ENABLE: R_STATUS,
+    STATUS2: R_STATUS2,
+    START_TRAIN: R_MEP,
+    MODE: R_MODE,
     FIRE: R_DIDT,
-    START_TRAIN: R_STATUS,
-    STATUS2: R_STATUS,
-    TRAIN: R_STATUS,
-    PAGE: R_STATUS,
-    DELAYS: R_STATUS,
-    MODE: R_STATUS,
 }
+REPLY_LENGTH = {STATUS: 13, STATUS2: 19, START_TRAIN: 17, MODE: 14, FIRE: 8}
+PAGES = {"main": 1, "train": 2, "trig": 3, "config": 4, "protocol": 7}  # magicpy set_page
+TRAIN_RATES_HZ = tuple(round(0.1 * i, 1) for i in range(1, 10)) + tuple(
+    float(i) for i in range(1, 101)
+)  # magicpy set_train: 0.1 .. 0.9 Hz in 0.1 steps, then whole Hz to 100
+
+
+def train_pulses_allowed(pulses: int) -> bool:
+    """1 .. 100 pulses, or 1000 .. 2000 in hundreds (MAGIC setTrain; magicpy's check
+    stops at 99 and 1900, one step short of its own docstring)."""
+    return 1 <= pulses <= 100 or (1000 <= pulses <= 2000 and pulses % 100 == 0)
+
 
 MODES = ("standard", "power", "twin", "dual")
 WAVEFORMS = ("monophasic", "biphasic", "halfsine", "biphasic_burst")
-MODEL_CODES = {1: "magpro-x100", 2: "magpro-r30", 3: "magpro-r20"}  # assumed codes
+# Model bits of the status byte (magicpy stimulators.py stimulator_types)
+MODEL_CODES = {
+    0: "magpro-r30",
+    1: "magpro-x100",
+    2: "magpro-r30-option",
+    3: "magpro-x100-option",
+    4: "magpro-r30-option-mono",
+    5: "magpro-mst",
+}
+# Coil type byte (magicpy stimulators.py coil_types); 0 is also "a coil it does not know"
+COIL_TYPES = {
+    0: "MRi-B91",
+    56: "Cool-B35 RO",
+    62: "MCF-B65",
+    63: "MCF-P-B65",
+    73: "C-B70",
+    82: "MC-B70",
+}
+BURST_PULSES = (5, 4, 3, 2)  # burst index 0..3 (magicpy parse_response)
+
+
+def coil_type_code(model: str) -> int:
+    """The coil type byte of a coil model name (``MC-B70`` -> 82); 0 if unknown."""
+    for code, name in COIL_TYPES.items():
+        if name.lower() == model.lower():
+            return code
+    return 0
+
+
+def model_code(model: str) -> int:
+    """The model bits of a ``magpro-*`` name; :class:`ValueError` if not in the table."""
+    for code, name in MODEL_CODES.items():
+        if name == model.lower():
+            return code
+    raise ValueError(f"{model!r}: not a MagPro model code ({', '.join(MODEL_CODES.values())})")
 
 
 def crc8_maxim(data: bytes) -> int:
@@ -121,18 +168,48 @@ def fire() -> bytes:
 
 
 def start_train() -> bytes:
-    """Start the configured train sequence."""
-    return encode(START_TRAIN, b"\x01")
+    """``04``: start the configured train sequence (no data; magicpy ``send_train``)."""
+    return encode(START_TRAIN)
+
+
+def status2() -> bytes:
+    """``05``: ask for the 19-byte status-2 frame (no data)."""
+    return encode(STATUS2)
+
+
+def page(name: str) -> bytes:
+    """``07``: show a page of the front panel (``main``, ``train``, ``trig``, ``config``,
+    ``protocol``), then a zero byte."""
+    if name.lower() not in PAGES:
+        raise ValueError(f"page {name!r} not one of {', '.join(PAGES)}")
+    return encode(PAGE, bytes([PAGES[name.lower()], 0]))
 
 
 def train(rate_hz: float, pulses: int, trains: int, iti_s: float) -> bytes:
-    """Train settings: rate×10, pulses, trains, ITI×10 (uint16 MSB first each)."""
+    """``06``: rate×10, pulses, trains, ITI×10 (uint16 MSB first each; magicpy
+    ``set_train``). The ITI runs from the last pulse of a train to the first of the next.
+
+    :class:`ValueError` outside what magicpy lets through: rates in :data:`TRAIN_RATES_HZ`,
+    pulses per :func:`train_pulses_allowed`, 1..500 trains, ITI 0.1..120 s in 0.1 s.
+    """
+    if round(rate_hz, 1) not in TRAIN_RATES_HZ or abs(rate_hz - round(rate_hz, 1)) > 1e-9:
+        raise ValueError(f"train rate {rate_hz:g} Hz: the MagPro takes 0.1..0.9 Hz or whole Hz")
+    if not train_pulses_allowed(pulses):
+        raise ValueError(f"{pulses} pulses per train: the MagPro takes 1..100 or 1000..2000")
+    if not 1 <= trains <= 500:
+        raise ValueError(f"{trains} trains: the MagPro takes 1..500")
+    if trains > 1 and (
+        not 0.1 - 1e-9 <= iti_s <= 120 + 1e-9 or abs(iti_s * 10 - round(iti_s * 10)) > 1e-6
+    ):
+        raise ValueError(
+            f"inter-train interval {iti_s:g} s: the MagPro takes 0.1..120 s in 0.1 s steps"
+        )
     return encode(
         TRAIN,
         _u16(round(rate_hz * 10), "rate (0.1 Hz)")
         + _u16(pulses, "pulses")
         + _u16(trains, "trains")
-        + _u16(round(iti_s * 10), "ITI (0.1 s)"),
+        + _u16(round(max(iti_s, 0.1 if trains > 1 else 0.0) * 10), "ITI (0.1 s)"),
     )
 
 
@@ -140,17 +217,100 @@ def mode(
     mode_name: str = "standard",
     waveform: str = "biphasic",
     *,
+    model: int = 1,
+    set_values: bool = True,
     direction: int = 0,
     burst_pulses: int = 2,
-    ipi_ms: float = 0.0,
+    ipi_ms: float = 10.0,
     ratio_b_a: float = 1.0,
 ) -> bytes:
-    """Mode, current direction, waveform, burst pulses, IPI×10 (ms), B/A×100."""
+    """``09``: set (or get) flag, model, mode, direction, waveform, burst index,
+    IPI×10 (ms) MSB/LSB, B/A×100 MSB/LSB: 10 data bytes (magicpy ``set_mode``)."""
+    if burst_pulses not in BURST_PULSES:
+        raise ValueError(f"burst pulses {burst_pulses} not one of {BURST_PULSES}")
     data = bytes(
-        [MODES.index(mode_name), direction & 0xFF, WAVEFORMS.index(waveform), burst_pulses & 0xFF]
+        [
+            1 if set_values else 0,
+            model & 0xFF,
+            MODES.index(mode_name),
+            direction & 0xFF,
+            WAVEFORMS.index(waveform),
+            BURST_PULSES.index(burst_pulses),
+        ]
     )
     data += _u16(round(ipi_ms * 10), "IPI (0.1 ms)") + _u16(round(ratio_b_a * 100), "B/A ratio")
     return encode(MODE, data)
+
+
+def get_mode() -> bytes:
+    """``09`` with the get flag and zeros: ask for the mode reply."""
+    return encode(MODE, bytes(10))
+
+
+@dataclass(frozen=True)
+class ModeReply:
+    """The 14-byte ``09`` reply: model, mode, direction, waveform, burst pulses, IPI and
+    B/A ratio indices (magicpy ``parse_response``)."""
+
+    model_code: int
+    mode: str
+    direction: int
+    waveform: str
+    burst_pulses: int
+    ipi_index: int
+    ratio_index: int
+
+    @property
+    def ratio_b_a(self) -> float:
+        """B/A amplitude ratio: 5 − 0.05 × index."""
+        return round(5.0 - 0.05 * self.ratio_index, 2)
+
+
+def decode_mode(frame: Frame) -> ModeReply:
+    """Decode a ``09`` reply; :class:`MalformedReply` if it is not one."""
+    d = frame.data
+    if frame.ident != R_MODE or len(d) != 9 or d[2] >= len(MODES) or d[4] >= len(WAVEFORMS):
+        raise MalformedReply(
+            f"not a mode reply (id {frame.ident:02X}, {len(d)} data bytes)",
+            received=encode(frame.ident, d) if len(d) < MAX_LEN else b"",
+        )
+    burst = BURST_PULSES[d[5]] if d[5] < len(BURST_PULSES) else 0
+    return ModeReply(d[1], MODES[d[2]], d[3], WAVEFORMS[d[4]], burst, d[6] | d[7] << 8, d[8])
+
+
+def encode_mode(r: ModeReply) -> bytes:
+    """A device's ``09`` reply (simulator side)."""
+    data = bytes(
+        [
+            0,
+            r.model_code & 0xFF,
+            MODES.index(r.mode),
+            r.direction & 0xFF,
+            WAVEFORMS.index(r.waveform),
+            BURST_PULSES.index(r.burst_pulses) if r.burst_pulses in BURST_PULSES else 0,
+            r.ipi_index & 0xFF,
+            (r.ipi_index >> 8) & 0xFF,
+            r.ratio_index & 0xFF,
+        ]
+    )
+    return encode(R_MODE, data)
+
+
+def twin_ipi_index(ipi_ms: float) -> int:
+    """The IPI index of a twin/dual-mode interval (the inverse of magicpy's table:
+    3000 ms at 0 in 100 ms steps, 1000 at 20 in 50, 500 at 30 in 10, 100 at 70 in 1,
+    20 at 150 in 0.5, 10 at 170 in 0.1, down to 1 ms at 260)."""
+    for start, at, step in (
+        (0, 3000.0, 100.0),
+        (20, 1000.0, 50.0),
+        (30, 500.0, 10.0),
+        (70, 100.0, 1.0),
+        (150, 20.0, 0.5),
+    ):
+        floor = {0: 1000.0, 20: 500.0, 30: 100.0, 70: 20.0, 150: 10.0}[start]
+        if ipi_ms >= floor:
+            return start + round((at - min(ipi_ms, 3000.0)) / step)
+    return min(260, 170 + round((10.0 - max(ipi_ms, 1.0)) / 0.1))
 
 
 # ------------------------------------------------------------------ frames
@@ -250,6 +410,56 @@ def status_byte(mode_name: str, waveform: str, enabled: bool, model_code: int) -
         | (0x10 if enabled else 0)
         | (model_code & 0x07) << 5
     )
+
+
+def state_of(frame: Frame) -> tuple[str, str, bool]:
+    """(mode, waveform, enabled) from any frame that carries the status byte."""
+    if frame.ident in (R_STATUS, R_STATUS2) and frame.data:
+        b = frame.data[0]
+    elif len(frame.data) == 3:
+        b = frame.data[2]
+    else:
+        raise MalformedReply(
+            f"frame id {frame.ident:02X} carries no status byte",
+            received=encode(frame.ident, frame.data) if len(frame.data) < MAX_LEN else b"",
+        )
+    m, w, enabled, _model = decode_status_byte(b)
+    return m, w, enabled
+
+
+@dataclass(frozen=True)
+class Status2:
+    """The 19-byte status-2 frame: the status fields, then original amplitudes, amplitude
+    factors, the page shown and whether a train or protocol is running."""
+
+    status: DeviceStatus
+    original_a: int
+    original_b: int
+    factor_a: int
+    factor_b: int
+    page: int
+    running: bool
+
+
+def decode_status2(frame: Frame) -> Status2:
+    """Decode a ``05`` frame; :class:`MalformedReply` if it is not one."""
+    d = frame.data
+    if frame.ident != R_STATUS2 or len(d) != 14:
+        raise MalformedReply(
+            f"not a status-2 frame (id {frame.ident:02X}, {len(d)} data bytes)",
+            received=encode(frame.ident, d) if len(d) < MAX_LEN else b"",
+        )
+    st = decode_status(Frame(R_STATUS, d[:8]))
+    return Status2(st, d[8], d[9], d[10], d[11], d[12], bool(d[13]))
+
+
+def encode_status2(s: DeviceStatus, *, page: int = 1, running: bool = False) -> bytes:
+    """A device's 19-byte status-2 frame (simulator side): the status fields, original
+    amplitudes (the set ones), amplitude factors (100 %), page, train/protocol running."""
+    data = encode_status(s)[3:-2]
+    data += bytes([s.amplitude_a & 0xFF, s.amplitude_b & 0xFF, 100, 100, page & 0xFF])
+    data += bytes([1 if running else 0])
+    return encode(R_STATUS2, data)
 
 
 def decode_status_byte(b: int) -> tuple[str, str, bool, int]:

@@ -240,26 +240,38 @@ def status_frame(enabled: bool = False, a: int = 0, b: int = 0, temp: int = 23) 
 
 
 def test_magventure_session_bytes_and_unprompted_frames() -> None:
+    """Commands with a known reply are exchanged; the rest are confirmed by a status."""
     sb = mv.status_byte("standard", "biphasic", True, 1)
+    status = bytes.fromhex("FE 01 00 00 FF")
+    amp = mv.encode_short(mv.R_AMPLITUDE, 60, 0, sb)
+    s2 = mv.encode_status2(mv.DeviceStatus("standard", "biphasic", True, 1, 7, 23, 1, 60, 0))
     wire = ExpectedProtocol(
         [
-            (bytes.fromhex("FE 01 00 00 FF"), status_frame()),
-            (bytes.fromhex("FE 01 00 00 FF"), status_frame()),
-            # amplitude reply, then the status frame the device volunteers
+            (status, status_frame()),
+            (status, status_frame()),
+            # amplitude: its frame and a volunteered status frame, then the confirming status
+            (bytes.fromhex("FE 02 01 3C D9 FF"), amp + status_frame(a=60)),
+            (status, status_frame(a=60)),
+            # enable on an X100: three 8-byte frames (magicpy: 24 bytes), then the status
             (
-                bytes.fromhex("FE 02 01 3C D9 FF"),
-                mv.encode_short(mv.R_AMPLITUDE, 60, 0, sb) + status_frame(a=60),
+                bytes.fromhex("FE 02 02 01 CF FF"),
+                amp + mv.encode_short(mv.R_TEMPERATURE, 23, 1, sb) + amp,
             ),
-            (bytes.fromhex("FE 02 02 01 CF FF"), status_frame(enabled=True, a=60)),
+            (status, status_frame(enabled=True, a=60)),
             # an unprompted temperature frame overtakes the fire reply
             (
                 bytes.fromhex("FE 02 03 01 0B FF"),
                 mv.encode_short(mv.R_TEMPERATURE, 24, 0, sb)
                 + mv.encode_short(mv.R_DIDT, 93, 0, sb),
             ),
-            (bytes.fromhex("FE 09 06 00 64 00 28 00 01 01 04 E7 FF"), status_frame(True, 60)),
-            (mv.start_train(), status_frame(True, 60)),
-            (bytes.fromhex("FE 02 02 00 91 FF"), status_frame(a=60)),
+            (
+                bytes.fromhex("FE 09 06 00 64 00 28 00 01 01 04 E7 FF"),
+                mv.encode_short(mv.R_PAGE, 1, 0, sb),
+            ),
+            (bytes.fromhex("FE 01 04 61 FF"), mv.encode(mv.R_MEP, bytes(12))),
+            (bytes.fromhex("FE 01 05 3F FF"), s2),  # status 2: no train running
+            (bytes.fromhex("FE 02 02 00 91 FF"), mv.encode_short(mv.R_AMPLITUDE, 60, 0, 0x24)),
+            (status, status_frame(a=60)),
         ]
     )
     stim = open_stimulator(magventure(), clock_speed=FAST, transport=wire)
@@ -271,7 +283,7 @@ def test_magventure_session_bytes_and_unprompted_frames() -> None:
     stim.disarm()
     wire.assert_done()
     seen = {f.ident for f in stim.unprompted}  # type: ignore[attr-defined]
-    assert {mv.R_STATUS, mv.R_TEMPERATURE} <= seen
+    assert {mv.R_STATUS, mv.R_TEMPERATURE, mv.R_AMPLITUDE, mv.R_PAGE} <= seen
 
 
 def test_magventure_identify_reports_the_device_serial_and_model() -> None:
@@ -281,9 +293,11 @@ def test_magventure_identify_reports_the_device_serial_and_model() -> None:
 
 
 def test_magventure_silence_is_a_reply_timeout_with_context() -> None:
-    wire = ExpectedProtocol([(mv.status(), status_frame()), (mv.enable(True), b"")])
+    wire = ExpectedProtocol(
+        [(mv.status(), status_frame()), (mv.enable(True), b""), (mv.status(), b"")]
+    )
     stim = open_stimulator(magventure(), clock_speed=FAST, transport=wire)
     with pytest.raises(ReplyTimeout) as err:
         stim.arm()
     text = str(err.value)
-    assert "magventure magpro-x100 #7" in text and "FE 02 02 01 CF FF" in text
+    assert "magventure magpro-x100 #7" in text and "FE 01 00 00 FF" in text
