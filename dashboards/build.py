@@ -80,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bad = stale(args.root)
         for rel in bad:
             print(f"stale: {args.root / rel}")
+        if not bad:
+            print(f"dashboards: every generated file in {args.root} is up to date")
         return 1 if bad else 0
     for rel in write(args.root):
         print(f"wrote {args.root / rel}")

@@ -29,6 +29,8 @@ DEFAULT_DATABASE = "tmsbench"
 ENV_URL = "TMSBENCH_INFLUX_URL"
 ENV_DATABASE = "TMSBENCH_INFLUX_DATABASE"
 ENV_TOKEN = "TMSBENCH_INFLUX_READ_TOKEN"
+ENV_USER = "TMSBENCH_INFLUX_USER"
+ENV_PASSWORD = "TMSBENCH_INFLUX_PASSWORD"
 
 
 def ref() -> dash.DataSourceRef:
@@ -41,12 +43,17 @@ def datasource_body(
     url: str = DEFAULT_INFLUX_URL,
     database: str = DEFAULT_DATABASE,
     token: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
 ) -> dict[str, Any]:
     """Datasource definition (Grafana HTTP API / provisioning shape, camelCase keys).
 
     With ``token`` (InfluxDB 2.x via DBRP) the datasource sends
-    ``Authorization: Token <token>``; the token only ever goes into
-    ``secureJsonData``, which Grafana stores encrypted and never returns.
+    ``Authorization: Token <token>``. With ``user``/``password`` (InfluxDB 1.x with
+    authentication) it logs in as that user: ``user`` at the top level,
+    ``secureJsonData.password`` (Grafana's InfluxDB provisioning docs, 1.x example).
+    Secrets only ever go into ``secureJsonData``, which Grafana stores encrypted and
+    never returns.
     """
     body: dict[str, Any] = {
         "uid": DATASOURCE_UID,
@@ -60,6 +67,10 @@ def datasource_body(
     if token is not None:
         body["jsonData"]["httpHeaderName1"] = "Authorization"
         body["secureJsonData"] = {"httpHeaderValue1": f"Token {token}"}
+    if user is not None:
+        body["user"] = user
+    if password is not None:
+        body.setdefault("secureJsonData", {})["password"] = password
     return body
 
 
@@ -69,6 +80,8 @@ def provisioning(*, influxdb2: bool) -> dict[str, Any]:
         url=f"${{{ENV_URL}}}",
         database=f"${{{ENV_DATABASE}}}",
         token=f"${{{ENV_TOKEN}}}" if influxdb2 else None,
+        user=None if influxdb2 else f"${{{ENV_USER}}}",
+        password=None if influxdb2 else f"${{{ENV_PASSWORD}}}",
     )
     ds["editable"] = False
     return {"apiVersion": 1, "datasources": [ds]}

@@ -68,6 +68,8 @@ Grafana datasource for the tmsbench InfluxDB (InfluxDB 1.x, InfluxQL).
 Grafana expands the environment variables when it reads this file:
   {datasource.ENV_URL}       e.g. http://influxdb:8086
   {datasource.ENV_DATABASE}  the database the forwarder writes to, e.g. tmsbench
+  {datasource.ENV_USER}      an InfluxDB user with read access (auth-enabled servers;
+  {datasource.ENV_PASSWORD}  set both empty when the server runs without authentication)
 For InfluxDB 2.x use ../datasources-influxdb2/tmsbench.yaml instead (same uid)."""
 
 _DS2_COMMENT = f"""{_GENERATED}

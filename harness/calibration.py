@@ -150,4 +150,5 @@ def run_calibration(
     )
     stem = f"certificate-{ctx.stimulator_serial}-{ctx.run_id}"
     html_path, pdf_path = certificate.write(cert, session.results_dir, stem)
+    session.artifacts.append((f"certificate ({ctx.stimulator_serial}, {verdict})", pdf_path))
     return CalibrationResult(fit, verdict, list(measurements), html_path, pdf_path, figures)

@@ -302,6 +302,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         bench_session.close(verdict)
         _restore_sigterm(session.config)
     session.config.stash[_REPORT] = (report, bench_session.journal_path)
+    session.config.stash[_ARTIFACTS] = list(bench_session.artifacts)
     if terminated is not None:
         interrupted = terminated.signum == signal.SIGINT
         session.exitstatus = pytest.ExitCode.INTERRUPTED if interrupted else 128 + terminated.signum
@@ -309,6 +310,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 _REPORT = pytest.StashKey[tuple[Path, Path]]()
 _PENDING = pytest.StashKey[tuple[int | None, str, str | None]]()
+_ARTIFACTS = pytest.StashKey[list[tuple[str, Path]]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -319,6 +321,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("-", "tmsbench")
     terminalreporter.write_line(f"HTML report: {report.resolve()}")
     terminalreporter.write_line(f"journal:     {journal.resolve()}")
+    for what, path in config.stash.get(_ARTIFACTS, []):
+        terminalreporter.write_line(f"{what}: {path.resolve()}")
     xml = config.getoption("xmlpath", None)
     if xml:
         terminalreporter.write_line(f"JUnit XML:   {Path(xml).resolve()}")

@@ -79,6 +79,8 @@ class BenchSession:
     _finished: bool = field(default=False, init=False)
     results_dir: Path = field(init=False)
     tests: list[TestResult] = field(default_factory=list)
+    # files a run wrote besides the report and journal: (what, path), e.g. certificates
+    artifacts: list[tuple[str, Path]] = field(default_factory=list)
     _stack: ExitStack = field(default_factory=ExitStack)
     _instruments: dict[str, Closeable] = field(default_factory=dict)
 

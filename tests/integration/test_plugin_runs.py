@@ -154,6 +154,8 @@ def test_calibrate_writes_certificate_and_record(tmp_path: Path) -> None:
     pdfs = list((tmp_path / "results").glob("*/certificate-SN-CAL-7-*.pdf"))
     htmls = list((tmp_path / "results").glob("*/certificate-SN-CAL-7-*.html"))
     assert len(pdfs) == 1 and len(htmls) == 1
+    # the run says where the certificate is
+    assert f"certificate (SN-CAL-7, pass): {pdfs[0].resolve()}" in proc.stdout, proc.stdout[-2000:]
     assert pdfs[0].read_bytes().startswith(b"%PDF")
     assert "SN-CAL-7" in htmls[0].read_text()
     cal = query(tmp_path / "j.sqlite", Query(kind="calibration", serial="SN-CAL-7"))

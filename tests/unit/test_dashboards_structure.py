@@ -45,9 +45,11 @@ def test_committed_files_equal_what_the_generator_produces():
     assert set(committed()) == {f"{m.UID}.json" for m in build.MODULES}
 
 
-def test_stale_detects_an_edited_file(tmp_path):
+def test_stale_detects_an_edited_file(tmp_path, capsys):
     build.write(tmp_path)
     assert build.stale(tmp_path) == []
+    assert build.main(["--check", "--root", str(tmp_path)]) == 0
+    assert "up to date" in capsys.readouterr().out  # success is said, not silent
     f = tmp_path / "json" / f"{build.MODULES[0].UID}.json"
     f.write_text(f.read_text().replace("tmsbench", "tmsbench!", 1))
     assert build.stale(tmp_path) == [f"json/{build.MODULES[0].UID}.json"]
@@ -192,3 +194,16 @@ def test_predicted_date_panel_reads_the_latest_drift_assessment():
     for p in panels(committed()[f"{manufacturing.UID}.json"]):
         for tgt in p["targets"]:
             assert "\"test\" != 'tmsbench drift'" in tgt["query"], p["title"]
+
+
+def test_influxdb1_datasource_logs_in_with_user_and_password():
+    """Grafana's InfluxDB 1.x provisioning: ``user`` at the top, the password secure only."""
+    from dashboards import datasource
+
+    ds = datasource.provisioning(influxdb2=False)["datasources"][0]
+    assert ds["user"] == "${TMSBENCH_INFLUX_USER}"
+    assert ds["secureJsonData"] == {"password": "${TMSBENCH_INFLUX_PASSWORD}"}
+    body = datasource.datasource_body(user="reader", password="s3cret")
+    assert "s3cret" not in str({k: v for k, v in body.items() if k != "secureJsonData"})
+    v2 = datasource.provisioning(influxdb2=True)["datasources"][0]
+    assert "user" not in v2 and "password" not in v2["secureJsonData"]
