@@ -483,17 +483,21 @@ class MagstimStimulator(Stimulator):
         # The inter-train interval runs from the last pulse of a train to the first of
         # the next: the next EH is due at (first pulse + train length + ITI).
         next_fire: float | None = None
+        poll_cost = 0.0  # wall s the slowest poll + keep-alive took
         for _ in range(train.trains):
             if next_fire is not None:
                 # leave time for the ready check before EH: 50 ms of device time, or three
                 # round trips on a slow link (a USB adapter, a long cable), whichever is longer
                 ready_by = next_fire - max(self.wall(0.05), 3 * self.round_trip_s)
                 while (left := ready_by - time.monotonic()) > 0:
-                    # a poke or poll now must not run past ready_by: sleep instead
-                    if left > 3 * self.round_trip_s:
+                    # a poke or poll now must not run past ready_by: sleep instead. The
+                    # caller's poll (a DAQ read) costs what it cost last time, at least.
+                    if left > 3 * self.round_trip_s + poll_cost:
+                        started = time.monotonic()
                         if poll is not None:
                             poll()
                         self.keep_alive()
+                        poll_cost = max(poll_cost, time.monotonic() - started)
                     left = ready_by - time.monotonic()
                     time.sleep(min(max(left, 0), self.wall(poll_device_s)))
             sent = self._deliver(train.rate_hz, train.pulses, poll, poll_device_s, next_fire)
