@@ -220,6 +220,19 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return result
 
 
+def _failure_text(item: pytest.Item, call: pytest.CallInfo[None]) -> str:
+    """The test's own assertion: the exception text and the line of the test file that
+    raised it (not the plugin's hook frames); "" when there is no exception to show."""
+    if call.excinfo is None:
+        return ""
+    text = call.excinfo.exconly()[:4000]
+    own = [e for e in call.excinfo.traceback if Path(str(e.path)) == Path(str(item.path))]
+    if own:
+        e = own[-1]
+        text += f"\n  at {Path(str(e.path)).name}:{e.lineno + 1}: {str(e.statement).strip()}"
+    return text
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
@@ -246,7 +259,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             outcome = "aborted"
         message = ""
         if report.failed:
-            message = str(report.longreprtext)[-4000:]
+            message = _failure_text(item, call) or str(report.longreprtext)[-4000:]
         elif report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
         session.tests.append(

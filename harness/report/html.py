@@ -26,12 +26,26 @@ table.m td.num{text-align:right;font-variant-numeric:tabular-nums}
 .pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}
 .marginal{background:#fff8c5;color:#7d4e00}.invalid,.error,.aborted{background:#ffebe9;color:#a40e26}
 .skipped,.unset{background:#eaeef2;color:#57606a}
+.passed{background:#dafbe1;color:#116329}.failed{background:#ffebe9;color:#a40e26}
 .test{border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;margin:12px 0}
+.test h2{margin:2px 0 6px}
 .msg{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px;background:#f6f8fa;
 padding:8px;border-radius:4px}
 .fig{margin:6px 0} .fig img{max-width:100%;border:1px solid #eaeef2}
 .summary span{margin-right:14px}
+.filter{margin:12px 0;font-size:13px;color:#57606a}
+.filter label{display:inline-block;margin-left:6px;padding:2px 10px;border:1px solid #d0d7de;
+border-radius:12px;cursor:pointer;color:#1b1f24;background:#fff}
+#f-all:checked~.filter label[for=f-all],#f-failed:checked~.filter label[for=f-failed],
+#f-passed:checked~.filter label[for=f-passed],#f-skipped:checked~.filter label[for=f-skipped]
+{background:#1b1f24;color:#fff;border-color:#1b1f24}
+#f-failed:checked~.tests .test:not(.o-failed):not(.o-error):not(.o-aborted){display:none}
+#f-passed:checked~.tests .test:not(.o-passed){display:none}
+#f-skipped:checked~.tests .test:not(.o-skipped){display:none}
 """
+
+# failures first, then interrupted, passed and skipped tests (run order within each)
+_ORDER = {"failed": 0, "error": 0, "aborted": 1, "passed": 2, "skipped": 3}
 
 
 @dataclass
@@ -97,9 +111,18 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         '<div class="summary">',
         *(f"<span>{_badge(k)} {v}</span>" for k, v in sorted(counts.items())),
         f"<span>{n_meas} measurements, {n_fail_meas} out of limits</span></div>",
+        # a filter by outcome without script: radio buttons and CSS sibling selectors
+        '<input type="radio" name="f" id="f-all" checked hidden>'
+        '<input type="radio" name="f" id="f-failed" hidden>'
+        '<input type="radio" name="f" id="f-passed" hidden>'
+        '<input type="radio" name="f" id="f-skipped" hidden>',
+        '<div class="filter">show: <label for="f-all">all</label>'
+        '<label for="f-failed">failed</label><label for="f-passed">passed</label>'
+        '<label for="f-skipped">skipped</label></div>',
+        '<div class="tests">',
     ]
-    for t in tests:
-        parts.append('<div class="test">')
+    for t in sorted(tests, key=lambda t: _ORDER.get(t.outcome, 1)):
+        parts.append(f'<div class="test o-{html.escape(t.outcome)}">')
         parts.append(
             f"<h2>{_badge(t.outcome)} {html.escape(t.nodeid)} "
             f'<small style="color:#57606a">{t.duration_s:.2f} s</small></h2>'
@@ -115,7 +138,7 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         if t.message:
             parts.append(f'<div class="msg">{html.escape(t.message)}</div>')
         parts.append("</div>")
-    parts.append("</body></html>")
+    parts.append("</div></body></html>")
     return "\n".join(parts)
 
 

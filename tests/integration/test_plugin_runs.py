@@ -84,6 +84,45 @@ def test_failed_limit_reads_like_a_bench_report(tmp_path: Path) -> None:
     assert suite_props["tmsbench.run_id"]
 
 
+MIXED_TESTS = """
+import pytest
+
+def test_passes_without_a_measurement(bench):
+    pass
+
+def test_fails_on_its_own_assert(bench):
+    total = 1 + 1
+    assert total == 3, "arithmetic"
+
+def test_is_skipped(bench):
+    pytest.skip("not on this bench")
+"""
+
+
+def test_report_lists_every_test_failures_first_with_the_tests_own_assertion(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_mixed.py").write_text(MIXED_TESTS)
+    proc = pytest_run(tmp_path, "test_mixed.py")
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    html = next((tmp_path / "results").glob("*/report.html")).read_text()
+    order = [
+        html.index(f"test_mixed.py::{n}")
+        for n in (
+            "test_fails_on_its_own_assert",
+            "test_passes_without_a_measurement",
+            "test_is_skipped",
+        )
+    ]
+    assert order == sorted(order), "failures first, then passed, then skipped"
+    assert html.count('class="test o-') == 3  # every test, measurements or not
+    assert "AssertionError: arithmetic" in html
+    assert "at test_mixed.py:9: assert total == 3" in html  # the test's line, 1-based
+    assert "pytest_runtest_call" not in html and "hookimpl" not in html
+    for outcome in ("all", "failed", "passed", "skipped"):  # the outcome filter
+        assert f'<label for="f-{outcome}">' in html
+
+
 def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
