@@ -236,18 +236,20 @@ def test_task_and_channel_properties_a_client_asks_for(world, grpc_options, serv
         chan = task.ai_channels.add_ai_voltage_chan("SimDev1/ai0", "hv", min_val=-5.0, max_val=8.0)
         assert task.channel_names == ["hv"] and task.number_of_channels == 1
         assert (chan.ai_min, chan.ai_max, chan.ai_meas_type) == (-5.0, 8.0, UsageTypeAI.VOLTAGE)
-        task.timing.cfg_samp_clk_timing(1000.0, samps_per_chan=100)
+        # 1.5 s of device time: long enough that "not done yet" right after start holds
+        # on a loaded machine (0.1 s did not, once)
+        task.timing.cfg_samp_clk_timing(1000.0, samps_per_chan=1500)
         assert task.timing.samp_clk_rate == 1000.0
         assert task.timing.samp_quant_samp_mode == AcquisitionType.FINITE
-        assert task.timing.samp_quant_samp_per_chan == 100
+        assert task.timing.samp_quant_samp_per_chan == 1500
         assert task.timing.samp_timing_type == SampleTimingType.SAMPLE_CLOCK
         task.start()
         assert not task.is_task_done()
-        task.wait_until_done(timeout=5.0)  # 0.1 s of device time
+        task.wait_until_done(timeout=10.0)
         assert task.is_task_done()
-        assert task.in_stream.avail_samp_per_chan == 100
-        assert len(task.read(READ_ALL_AVAILABLE)) == 100
-        assert task.in_stream.total_samp_per_chan_acquired == 100
+        assert task.in_stream.avail_samp_per_chan == 1500
+        assert len(task.read(READ_ALL_AVAILABLE)) == 1500
+        assert task.in_stream.total_samp_per_chan_acquired == 1500
     with nidaqmx.Task(grpc_options=grpc_options) as task:
         task.ai_channels.add_ai_voltage_chan("SimDev1/ai0")
         task.timing.cfg_samp_clk_timing(
