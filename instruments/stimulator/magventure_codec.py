@@ -412,21 +412,6 @@ def status_byte(mode_name: str, waveform: str, enabled: bool, model_code: int) -
     )
 
 
-def state_of(frame: Frame) -> tuple[str, str, bool]:
-    """(mode, waveform, enabled) from any frame that carries the status byte."""
-    if frame.ident in (R_STATUS, R_STATUS2) and frame.data:
-        b = frame.data[0]
-    elif len(frame.data) == 3:
-        b = frame.data[2]
-    else:
-        raise MalformedReply(
-            f"frame id {frame.ident:02X} carries no status byte",
-            received=encode(frame.ident, frame.data) if len(frame.data) < MAX_LEN else b"",
-        )
-    m, w, enabled, _model = decode_status_byte(b)
-    return m, w, enabled
-
-
 @dataclass(frozen=True)
 class Status2:
     """The 19-byte status-2 frame: the status fields, then original amplitudes, amplitude

@@ -22,6 +22,14 @@ def sim_bench(speed: float = 20.0) -> BenchConfig:
     return bench.model_copy(update={"sim": sim})
 
 
+def armed_world(percent: float = 60.0) -> World:
+    """A world on the fast bench, armed at ``percent`` %MSO."""
+    w = World(sim_bench())
+    w.set_intensity(percent)
+    w.arm()
+    return w
+
+
 def fire_train(world: World, t_start: float, pulses: int, rate_hz: float) -> threading.Thread:
     """Fire ``pulses`` at ``rate_hz`` from world time ``t_start``, each when its time comes."""
 

@@ -30,7 +30,7 @@ import grpc
 import nidaqmx
 import numpy as np
 import pytest
-from daq_sim import sim_bench  # shared set-up (conftest puts this folder on sys.path)
+from daq_sim import armed_world  # shared set-up (conftest puts this folder on sys.path)
 from nidaqmx.constants import (
     READ_ALL_AVAILABLE,
     AcquisitionType,
@@ -51,10 +51,8 @@ DIVIDER = 200.0  # benches/sim.toml: SimDev1/ai0 is the capacitor through a 200:
 
 @pytest.fixture
 def world() -> World:
-    w = World(sim_bench())
-    w.set_intensity(60)
-    w.arm()
-    return w
+    """A world armed at 60 %MSO on the fast bench."""
+    return armed_world()
 
 
 @pytest.fixture

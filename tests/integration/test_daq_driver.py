@@ -16,7 +16,7 @@ from concurrent import futures
 import grpc
 import numpy as np
 import pytest
-from daq_sim import fire_train, sim_bench  # shared set-up (conftest puts this folder on sys.path)
+from daq_sim import armed_world, fire_train  # shared set-up (conftest puts this folder on sys.path)
 
 from harness.config import DaqSettings
 from instruments.daq import (
@@ -40,10 +40,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def world() -> World:
     """A world armed at 60 %MSO on the fast bench."""
-    w = World(sim_bench())
-    w.set_intensity(60)
-    w.arm()
-    return w
+    return armed_world()
 
 
 @pytest.fixture

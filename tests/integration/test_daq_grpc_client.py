@@ -15,7 +15,7 @@ import nidaqmx
 import nidaqmx.errors
 import numpy as np
 import pytest
-from daq_sim import fire_train, sim_bench  # shared set-up (conftest puts this folder on sys.path)
+from daq_sim import armed_world, fire_train  # shared set-up (conftest puts this folder on sys.path)
 from nidaqmx.constants import (
     READ_ALL_AVAILABLE,
     AcquisitionType,
@@ -39,10 +39,7 @@ RATE = 10_000.0
 @pytest.fixture
 def world() -> World:
     """A world armed at 60 %MSO on the fast bench."""
-    w = World(sim_bench())
-    w.set_intensity(60)
-    w.arm()
-    return w
+    return armed_world()
 
 
 @pytest.fixture
