@@ -42,7 +42,8 @@ from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
 
 SECONDS_PER_DAY = 86_400.0
 DEFAULT_LEVELS = (20.0, 40.0, 60.0, 80.0, 100.0)
-REMOTE_TIMEOUT_S = 30.0  # simulated device's remote-control lapse in the demo (world s)
+REMOTE_TIMEOUT_S = 600.0  # simulated device's remote-control lapse in the demo (world s)
+ARMED_TIMEOUT_S = 3600.0  # simulated device's armed-without-firing time-out in the demo (world s)
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,13 @@ def _device_bench(
     sim["start_time"] = start.isoformat()
     sim["seed"] = int(seed)
     sim["speed"] = float(speed)
-    # At high speed the device's 1 s remote-control lapse is a few ms of wall time,
-    # less than thread scheduling jitter on a loaded machine: lengthen it.
+    # At high speed the device's own watchdogs (1 s remote-control lapse, 60 s armed
+    # without firing) are a few ms of wall time, less than the scheduling stalls of a
+    # loaded machine (a CI run once saw the unit disarm mid-sweep at 200x): lengthen
+    # both. The watchdogs themselves are tested at real-time speeds elsewhere.
     stim = sim.setdefault("stimulator", {})
     stim["remote_timeout_s"] = max(float(stim.get("remote_timeout_s", 1.0)), REMOTE_TIMEOUT_S)
+    stim["armed_timeout_s"] = max(float(stim.get("armed_timeout_s", 60.0)), ARMED_TIMEOUT_S)
     out.write_text(tomli_w.dumps(raw))
     return out
 
