@@ -25,7 +25,7 @@ from harness.analysis.reference_shape import template_efield
 from harness.analysis.results import PulseBatch, PulseResult
 from harness.analysis.template import TemplateMatch, compare_to_template
 from harness.analysis.train import BurstResult, TrainResult, analyze_bursts, analyze_train
-from harness.config import ShapeSpec, SpecConfig
+from harness.config import ShapeSpec, SpecConfig, Tolerance
 from harness.report import plots
 from harness.safety import ArmedStimulator, armed, check_intensity, check_interval, check_train
 from instruments.scope.autorange import capture_autoranged, volts_per_div
@@ -66,6 +66,8 @@ class PulseCapture:
     template: np.ndarray | None = None
     device_didt_A_per_us: float | None = None
     delivered_waveform: str = ""  # what the current record looks like (may differ on a misfire)
+    expected_efield_V_per_m: float = math.nan  # the spec's E-field at this %MSO
+    efield_tolerance: Tolerance | None = None  # the spec's band around it
 
     @property
     def invalid_reason(self) -> str:
@@ -73,24 +75,35 @@ class PulseCapture:
         return self.current.invalid_reason
 
     def figure(self) -> bytes:
-        """The E-field (or current) record over its template, as PNG."""
+        """The E-field (or current) record over the spec's expected pulse, as PNG.
+
+        The expected pulse is the template at the spec's *expected* E-field for
+        this %MSO (not scaled to the measured peak), and the envelope is the
+        spec's E-field tolerance applied to that amplitude: a pulse 15 % low
+        shows below its envelope. Without an E-field channel or template the
+        record is drawn alone.
+        """
         name = "efield" if "efield" in self.waveforms else "current"
         w = self.waveforms[name]
         y = w.volts / w.volts_per_unit
         unit = "V/m" if name == "efield" else "A"
         tpl = env = None
-        if self.template is not None and math.isfinite(self.efield_peak_V_per_m):
-            tpl = self.template * self.efield_peak_V_per_m
-            band = 0.05 * self.efield_peak_V_per_m
-            env = (tpl - band, tpl + band)
-        return plots.pulse_plot(
-            w.t * 1e6,
-            y,
-            unit=unit,
-            template=tpl,
-            envelope=env,
-            title=f"{self.waveform} pulse at {self.percent:g} %MSO ({name})",
-        )
+        title = f"{self.delivered_waveform or self.waveform} pulse at {self.percent:g} %MSO"
+        expected = self.expected_efield_V_per_m
+        if name == "efield" and self.template is not None and math.isfinite(expected):
+            tol = self.efield_tolerance
+            half = max(tol.absolute, tol.relative * abs(expected)) if tol else 0.0
+            tpl = self.template * expected
+            a, b = self.template * (expected - half), self.template * (expected + half)
+            env = (np.minimum(a, b), np.maximum(a, b))
+            title += f": expected {expected:.4g} ± {half:.2g} V/m"
+            if math.isfinite(self.efield_peak_V_per_m):
+                dev = (self.efield_peak_V_per_m - expected) / expected * 100.0
+                pct = f"{dev:+.1f}".replace("-", "−")
+                title += f", measured {self.efield_peak_V_per_m:.4g} V/m ({pct} %)"
+        else:
+            title += f" ({name})"
+        return plots.pulse_plot(w.t * 1e6, y, unit=unit, template=tpl, envelope=env, title=title)
 
 
 @dataclass(frozen=True)
@@ -116,12 +129,13 @@ class TrainCapture:
         """Intervals between consecutive pulses (ms, device clock)."""
         return [float(x) * 1e3 for x in np.diff(self.times_s)]
 
-    def figure(self) -> bytes:
-        """Inter-pulse intervals vs the nominal 1/rate, as PNG."""
+    def figure(self, jitter_limit_us: float | None = None) -> bytes:
+        """Inter-pulse intervals' deviation from 1/rate (µs), with the jitter limit, as PNG."""
         return plots.train_plot(
             self.times_s,
             rate_hz=self.rate_hz,
             title=f"{self.expected_pulses} pulses at {self.rate_hz:g} Hz",
+            jitter_limit_us=jitter_limit_us,
         )
 
 
@@ -151,6 +165,8 @@ class BenchRig:
         self._armed: ArmedStimulator | None = None
         self._waveform: str | None = None
         self._scope_ready = False
+        # the last pulse captured at each (waveform, %MSO), for the report's figures
+        self.captures: dict[tuple[str, float], PulseCapture] = {}
         bench = session.bench
         self.resistance_ohm = bench.coil.resistance_mohm * 1e-3
         self.channels = dict(bench.scope.channels) if bench.scope else {}
@@ -303,6 +319,7 @@ class BenchRig:
         wave = self._waveform or self.spec.waveforms[0]
         cap = self._analyse(percent, wave, wfs, device_didt)
         self._record_pulse(cap)
+        self.captures[(wave, percent)] = cap
         return cap
 
     def _analyse(
@@ -350,7 +367,17 @@ class BenchRig:
                     baseline_window_s=(w.t0_s, BASELINE_END_S),
                 )
         return PulseCapture(
-            percent, wave, res, e_peak, match, dict(wfs), tpl, device_didt, delivered
+            percent,
+            wave,
+            res,
+            e_peak,
+            match,
+            dict(wfs),
+            tpl,
+            device_didt,
+            delivered,
+            expected_efield_V_per_m=self.spec.output.expected_efield(percent),
+            efield_tolerance=self.spec.output.efield_tolerance,
         )
 
     def _analyse_current(self, current_a: np.ndarray, w: Waveform, wave: str) -> PulseResult:

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.formatting import format_limits, format_value, is_flag
+
 
 class Verdict(enum.StrEnum):
     """Outcome of one measurement (OpenHTF-style explicit outcome, no booleans)."""
@@ -124,10 +126,17 @@ class Measurement:
 
     def describe(self) -> str:
         """Bench-report line, e.g. ``peak dI/dt: 88.1 A/µs, expected 93.2 ± 4.7 A/µs (−5.5 %)``."""
-        val = "n/a" if self.value is None else f"{self.value:.4g} {self.unit}".rstrip()
-        text = f"{self.name}: {val}, expected {self.limits.describe(self.unit)}"
+        val = format_value(self.value, self.unit, self.limits)
+        if self.value is not None and not is_flag(self.unit, self.limits):
+            val = f"{val} {self.unit}".rstrip()
+        text = f"{self.name}: {val}, expected {format_limits(self.unit, self.limits)}"
         nom = self.limits.nominal
-        if self.value is not None and nom not in (None, 0) and math.isfinite(self.value):
+        if (
+            self.value is not None
+            and nom not in (None, 0)
+            and math.isfinite(self.value)
+            and not is_flag(self.unit, self.limits)
+        ):
             dev = (self.value - nom) / abs(nom) * 100.0
             text += f" ({dev:+.1f} %)".replace("-", "−")
         why = self.extra.get("invalid_reason") if self.verdict is Verdict.INVALID else None

@@ -6,6 +6,7 @@ commands that run procedures outside pytest (``tmsbench demo-history``) use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.config import Tolerance
@@ -22,7 +23,8 @@ class MeasureRecorder:
         self.session = session
         self.test_id = test_id
         self.measurements: list[Measurement] = []
-        self.figures: list[tuple[str, bytes]] = []
+        # (caption, PNG or a callable drawing it): drawn late, see render_figures()
+        self.figures: list[tuple[str, bytes | Callable[[], bytes]]] = []
 
     def __call__(
         self,
@@ -67,9 +69,32 @@ class MeasureRecorder:
         self.measurements.append(m)
         return m.verdict
 
-    def figure(self, caption: str, png: bytes) -> None:
-        """Attach a PNG figure (shown in the report)."""
+    def figure(self, caption: str, png: bytes | Callable[[], bytes]) -> None:
+        """Attach a PNG figure (shown in the report).
+
+        Pass the drawing function itself (``cap.figure``) rather than its PNG to
+        draw it after the test, when its instruments are disarmed: drawing takes
+        tens of ms of CPU that an armed unit's keep-alive should not compete with.
+        """
         self.figures.append((caption, png))
+
+    def render_figures(self) -> list[tuple[str, bytes]]:
+        """Draw every figure still pending; returns (caption, PNG) pairs.
+
+        A figure that cannot be drawn is left out with its caption saying why;
+        it never fails the test it illustrates.
+        """
+        done: list[tuple[str, bytes]] = []
+        for caption, fig in self.figures:
+            if isinstance(fig, bytes):
+                done.append((caption, fig))
+                continue
+            try:
+                done.append((caption, fig()))
+            except Exception as err:  # a report figure must not change a verdict
+                done.append((f"{caption} (not drawn: {type(err).__name__}: {err})", b""))
+        self.figures[:] = done
+        return done
 
     def failures(self) -> list[Measurement]:
         """Measurements that failed or could not be measured."""

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # drivers are imported lazily, when a test needs them
 
 _SESSION = pytest.StashKey[BenchSession | None]()
 _RESULTS = pytest.StashKey[MeasureRecorder]()
+_REPORTED = pytest.StashKey[TestResult]()  # the report's entry of a test, for its figures
 _TERMINATED = pytest.StashKey[Terminated]()
 _SAVED_SIGNALS = pytest.StashKey[dict[int, Any]]()
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -268,10 +269,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 outcome,
                 report.duration,
                 measurements=list(log.measurements) if log else [],
-                figures=list(log.figures) if log else [],
+                figures=[],  # drawn after teardown (disarmed), below
                 message=message,
             )
         )
+        item.stash[_REPORTED] = session.tests[-1]
+    if report.when == "teardown" and log is not None:
+        shown = item.stash.get(_REPORTED, None)
+        figures = log.render_figures()
+        if shown is not None:
+            shown.figures = figures
     return report
 
 
@@ -439,6 +446,38 @@ def rig(
         yield r
     finally:
         r.close()
+        _attach_pulse_figure(request.node, r)
+
+
+def _attach_pulse_figure(item: pytest.Item, rig: BenchRig) -> None:
+    """Give a test that captured pulses but drew none the waveform that matters most.
+
+    That is the pulse at the %MSO of its first failing measurement (``at_percent``,
+    or the level named in the measurement), else its last pulse. It is drawn after
+    teardown, when the unit is disarmed.
+    """
+    log = _log(item)
+    if log is None or log.figures or not rig.captures:
+        return
+    caps = list(rig.captures.values())
+    chosen = caps[-1]
+    for m in log.failures():
+        at = m.extra.get("at_percent")
+        hit = next(
+            (
+                c
+                for c in caps
+                if (at is not None and c.percent == at) or f"at {c.percent:g} %MSO" in m.name
+            ),
+            None,
+        )
+        if hit is not None:
+            chosen = hit
+            break
+    log.figure(
+        f"{chosen.waveform} pulse at {chosen.percent:g} %MSO over the spec's expected pulse",
+        chosen.figure,
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.formatting import format_limits, format_value, number
 from harness.limits import Measurement, Verdict
 
 _CSS = """
@@ -65,7 +66,7 @@ def _badge(text: str) -> str:
 
 
 def _num(v: float | None) -> str:
-    return "" if v is None else f"{v:.5g}"
+    return "" if v is None else number(v)
 
 
 def _measurement_rows(ms: Iterable[Measurement]) -> str:
@@ -75,9 +76,10 @@ def _measurement_rows(ms: Iterable[Measurement]) -> str:
         rows.append(
             "<tr>"
             f"<td>{html.escape(m.name)}</td>"
-            f'<td class="num">{_num(m.value)}</td><td>{html.escape(m.unit)}</td>'
+            f'<td class="num">{html.escape(format_value(m.value, m.unit, lim))}</td>'
+            f"<td>{html.escape(m.unit)}</td>"
             f'<td class="num">{_num(lim.low)}</td><td class="num">{_num(lim.high)}</td>'
-            f"<td>{html.escape(lim.describe(m.unit))}</td>"
+            f"<td>{html.escape(format_limits(m.unit, lim))}</td>"
             f"<td>{_badge(m.verdict.value)}</td>"
             "</tr>"
         )
@@ -129,14 +131,17 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         )
         if t.measurements:
             parts.append(_measurement_rows(t.measurements))
+        if t.message:
+            parts.append(f'<div class="msg">{html.escape(t.message)}</div>')
         for caption, png in t.figures:
+            if not png:  # a figure that could not be drawn: its caption says why
+                parts.append(f'<div class="fig"><small>{html.escape(caption)}</small></div>')
+                continue
             b64 = base64.b64encode(png).decode("ascii")
             parts.append(
                 f'<div class="fig"><img alt="{html.escape(caption)}" '
                 f'src="data:image/png;base64,{b64}"><br><small>{html.escape(caption)}</small></div>'
             )
-        if t.message:
-            parts.append(f'<div class="msg">{html.escape(t.message)}</div>')
         parts.append("</div>")
     parts.append("</div></body></html>")
     return "\n".join(parts)

@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from matplotlib.figure import Figure
 
+from harness.formatting import number
+
 ArrayLike = npt.ArrayLike
 
 
@@ -96,15 +98,42 @@ def calibration_plot(
     return _png(fig)
 
 
-def train_plot(times_s: ArrayLike, *, rate_hz: float, title: str) -> bytes:
-    """Inter-pulse intervals of a train against the nominal 1/rate (ms)."""
+def train_plot(
+    times_s: ArrayLike, *, rate_hz: float, title: str, jitter_limit_us: float | None = None
+) -> bytes:
+    """Each inter-pulse interval's deviation from the nominal 1/rate, in µs.
+
+    Plotting the deviation (not the interval in ms with an offset) keeps float
+    noise from looking like jitter; ``jitter_limit_us`` (the spec's limit on the
+    interval standard deviation) is drawn as ±limit for scale.
+    """
     t = np.asarray(times_s, dtype=float)
     fig, ax = plt.subplots(figsize=(6.5, 3.0))
+    nominal_s = 1.0 / rate_hz
     if t.size > 1:
-        ax.plot(np.arange(1, t.size), np.diff(t) * 1e3, ".-", ms=3, lw=0.7, label="interval")
-    ax.axhline(1e3 / rate_hz, color="tab:green", ls="--", lw=1, label=f"nominal {rate_hz:g} Hz")
-    ax.set_xlabel("pulse #")
-    ax.set_ylabel("interval (ms)")
+        dev_us = (np.diff(t) - nominal_s) * 1e6
+        sd = float(np.std(dev_us, ddof=1)) if dev_us.size > 1 else 0.0
+        ax.plot(
+            np.arange(1, t.size),
+            dev_us,
+            ".-",
+            ms=3,
+            lw=0.7,
+            label=f"interval − {nominal_s * 1e3:g} ms (sd {number(sd, jitter_limit_us)} µs)",
+        )
+    ax.axhline(0.0, color="tab:green", ls="--", lw=1, label=f"nominal {rate_hz:g} Hz")
+    if jitter_limit_us is not None:
+        for sign in (-1.0, 1.0):
+            ax.axhline(
+                sign * jitter_limit_us,
+                color="tab:red",
+                ls=":",
+                lw=1,
+                label=f"jitter limit ±{jitter_limit_us:g} µs (sd)" if sign > 0 else None,
+            )
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+    ax.set_xlabel("interval #")
+    ax.set_ylabel("deviation from nominal (µs)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

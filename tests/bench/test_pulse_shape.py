@@ -10,7 +10,7 @@ def test_pulse_shape(waveform, spec, fire_and_capture, measure) -> None:
     pct = spec.output.reference_percent
     cap = fire_and_capture(pct, waveform=waveform)
     e = cap.efield_shape
-    measure.figure(f"{waveform} E-field at {pct:g} %MSO over its template", cap.figure())
+    measure.figure(f"{waveform} E-field at {pct:g} %MSO over the expected pulse", cap.figure)
     measure(
         f"delivered waveform is {waveform}",
         float(cap.delivered_waveform == waveform),

@@ -34,7 +34,7 @@ def test_coil_cooling_rate(spec, rig, measure) -> None:
     except NoTemperatureChannel as exc:
         pytest.skip(str(exc))
     r = cap.result
-    measure.figure("coil temperature before and after the heating train", cap.figure())
+    measure.figure("coil temperature before and after the heating train", cap.figure)
     measure(
         f"coil temperature rise from {th.heating_pulses} pulses at {th.heating_percent:g} %MSO",
         r.rise_K,

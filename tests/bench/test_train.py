@@ -44,7 +44,10 @@ def _pct(pct: float) -> Tolerance:
 def test_train_timing(rate_hz, spec, train, measure) -> None:
     pulses = 40
     cap = train(rate_hz=rate_hz, pulses=pulses, percent=_safe_percent(spec, rate_hz))
-    measure.figure(f"{rate_hz:g} Hz train: intervals", cap.figure())
+    measure.figure(
+        f"{rate_hz:g} Hz train: interval deviation from nominal",
+        lambda: cap.figure(jitter_limit_us=spec.timing.jitter_us_max),
+    )
     _check_count(measure, cap, pulses)
     t, m = spec.timing, cap.metrics
     lim = t.rate_error_percent_max

@@ -264,3 +264,11 @@ def test_fault_fails_exactly_the_right_tests(name: str, tmp_path: Path) -> None:
     # the device is left disarmed after every test, fault or not (the stimulator fixture
     # checks the simulated world after each test and errors the test otherwise)
     assert not any("simulated stimulator is still ARMED" in m for m in failed.values())
+    # every failed test that captured a pulse shows that pulse in the report
+    html = next((tmp_path / "results").glob("*/report.html")).read_text()
+    for t in failed:
+        if t.startswith(("test_intensity_accuracy", "test_linearity", "test_repeatability")):
+            block = html.split(f"::{t} ", 1)[1].split('<div class="test ', 1)[0]
+            assert "over the spec&#x27;s expected pulse" in block and "<img" in block, (
+                f"{name}: failed {t} shows no waveform in the report"
+            )
