@@ -5,8 +5,9 @@ Run: ``.venv/bin/python benchmarks/record.py`` (starts its own influxd in a temp
 Figures, each with a baseline measured in the same run:
 
 * journal: Measurements/s appended in durable batches (``synchronous=FULL``,
-  each batch one fsynced commit) — target ≥ 100,000/s; baseline: one
-  Measurement per commit.
+  each batch one fsynced commit) — target ≥ 100,000/s; baselines: one
+  Measurement per commit, and the same batches with the hash chain off
+  (the chain may cost at most 25 %).
 * forwarding: points/s from the journal into InfluxDB (read, encode, POST,
   mark sent) — target ≥ 80 % of plain HTTP ``/write`` of the same line
   protocol in the same batch size to the same server (baseline).
@@ -64,12 +65,30 @@ def measurements(n: int, offset: int = 0) -> list[Measurement]:
     ]
 
 
-def bench_journal(tmp: Path, n: int, batch: int, rounds: int) -> tuple[float, float]:
+class _NoChain:
+    """A stand-in for :class:`harness.record.chain.Chainer` that hashes nothing."""
+
+    @staticmethod
+    def digest(*_: object) -> bytes:
+        return b""
+
+
+class UnchainedJournal(Journal):
+    """The journal with the hash chain switched off: the baseline of the chain's cost."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._chainer = _NoChain()  # type: ignore[assignment]
+
+
+def bench_journal(
+    tmp: Path, n: int, batch: int, rounds: int, journal: type[Journal] = Journal
+) -> tuple[float, float]:
     """(batched points/s, one-per-commit points/s), best of ``rounds``, fresh files."""
     ms = measurements(n)
     batched = single = 0.0
     for r in range(rounds):
-        with Journal(tmp / f"bench-journal-{r}.sqlite") as j:
+        with journal(tmp / f"bench-journal-{journal.__name__}-{r}.sqlite") as j:
             t = time.perf_counter()
             for i in range(0, n, batch):
                 j.append_measurements(ms[i : i + batch])
@@ -142,13 +161,24 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="tms-bench-record-") as d:
         tmp = Path(d)
-        batched, single = bench_journal(tmp, args.points, args.batch, args.rounds)
+        # interleaved rounds, so that other load on the machine hits both alike
+        batched = single = unchained = 0.0
+        for _ in range(args.rounds):
+            b, s = bench_journal(tmp, args.points, args.batch, 1)
+            u, _s = bench_journal(tmp, args.points, args.batch, 1, UnchainedJournal)
+            batched, single, unchained = max(batched, b), max(single, s), max(unchained, u)
+        cost = (1.0 - batched / unchained) * 100.0
         print(f"journal, durable batches of {args.batch} (synchronous=FULL):")
         print(
             f"  ours     {batched:12,.0f} points/s   target >= 100,000  "
             f"{'OK' if batched >= 100_000 else 'BELOW TARGET'}"
         )
         print(f"  baseline {single:12,.0f} points/s   (one point per commit)")
+        print(
+            f"  unchained{unchained:12,.0f} points/s   (same batches, hash chain off): "
+            f"the chain costs {cost:.1f} % (target <= 25 %) "
+            f"{'OK' if cost <= 25.0 else 'ABOVE TARGET'}"
+        )
         srv = InfluxDB1.start(tmp / "influxdb")
         try:
             fwd, plain = bench_forwarding(srv, tmp, args.points, args.batch, args.rounds)

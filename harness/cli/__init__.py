@@ -19,7 +19,8 @@ from harness.record.schema import JournalError
 
 EXIT_CODES = """exit codes:
   0    done; every test or check passed
-  1    a test, check or calibration failed (or `dashboards build --check` found a change)
+  1    a test, check or calibration failed (or `dashboards build --check` found a change,
+       or `verify` found the journal's hash chain broken)
   2    bad input: bench/spec file, argument or journal (one line says what), or a pytest
        run interrupted by Ctrl-C (the stimulator is disarmed first)
   130  `tmsbench sim` stopped by Ctrl-C (143: by SIGTERM); a pytest run on SIGTERM: 143"""
@@ -30,6 +31,7 @@ _COMMAND_MODULES = (
     "harness.cli.calibrate",
     "harness.cli.drift",
     "harness.cli.dashboards",
+    "harness.cli.audit",
 )
 
 

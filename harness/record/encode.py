@@ -14,7 +14,8 @@ tms_temperature    context, sensor, test                       celsius, run_id, 
 tms_calibration    context, name (quantity), unit, verdict,    slope, offset, r_squared,
                    test                                        worst_deviation, run_id, test_id
 tms_run            station, bench, event (start/finish),       run_id, operator, git_revision,
-                   verdict (finish)                            duration_s (finish)
+                   verdict (finish)                            duration_s (finish), chain_head
+tms_audit          action, station                             who, what, why, run_id
 =================  ==========================================  ===============================
 
 ``context`` = station, stimulator_model, stimulator_serial, coil_model,

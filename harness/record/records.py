@@ -38,6 +38,7 @@ class Kind(enum.StrEnum):
     TEMPERATURE = "temperature"
     CALIBRATION = "calibration"
     RUN = "run"
+    AUDIT = "audit"  # who did what to the records (harness.record.audit)
 
     @property
     def influx_measurement(self) -> str:

@@ -98,8 +98,36 @@ def _v1(db: sqlite3.Connection) -> None:
     )
 
 
+def _v2(db: sqlite3.Connection) -> None:
+    """The hash chain (:mod:`harness.record.chain`): a hash per point and the head."""
+    from harness.record import audit, chain  # both import nothing of this module
+
+    _run_script(
+        db,
+        """
+        ALTER TABLE points ADD COLUMN hash BLOB;   -- SHA-256(previous hash ‖ content)
+        -- The last chained row: rows cut from the end no longer reach it.
+        CREATE TABLE chain_head (
+            only      INTEGER PRIMARY KEY CHECK (only = 1),
+            last_id   INTEGER NOT NULL,
+            last_hash BLOB    NOT NULL
+        );
+        """,
+    )
+    n = db.execute("SELECT count(*) FROM points").fetchone()[0]
+    last_id, last = chain.chain_rows(db)
+    if n:
+        audit.append_audit(
+            db,
+            "migrate",
+            what=f"journal schema 1 → 2: {n} existing rows chained (head row {last_id},"
+            f" {chain.short(last)})",
+            why="hash chain added (tamper-evident journal)",
+        )
+
+
 #: Ordered migrations; migration ``i`` brings the schema to version ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

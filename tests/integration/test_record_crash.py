@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.record import chain
 from harness.record.forwarder import Forwarder
 from harness.record.journal import Journal
 from harness.record.sinks import InfluxTarget
@@ -82,6 +83,10 @@ def test_sigkill_mid_write_leaves_a_clean_journal_that_forwards_all(influxdb, tm
         assert 0 <= n_meas // BATCH - n_temp <= kills
         with Journal(path) as j:  # opens cleanly (migrations, WAL recovery)
             assert j.count() == n_meas + n_temp
+        db = sqlite3.connect(path)
+        rep = chain.verify(db)  # the hash chain survives the kill too
+        db.close()
+        assert rep.ok and rep.rows == n_meas + n_temp, rep
 
     res = Forwarder(path, InfluxTarget(url=influxdb.url, database="tms")).sync(timeout_s=120)
     assert res.ok
