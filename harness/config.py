@@ -11,7 +11,10 @@ the key path and what was expected (:class:`ConfigError`); never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import itertools
+import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -281,7 +284,33 @@ class SpecConfig(_Model):
     timing: TimingSpec = TimingSpec()
     calibration: CalibrationSpec = CalibrationSpec()
     thermal: ThermalSpec = ThermalSpec()
+    #: The spec's own version: give a new one for every change of content.
+    version: str = ""
+    #: Who approved this version for release testing, and when (both or neither).
+    approved_by: str = ""
+    approved_on: dt.date | None = None
     source: str = Field(default="", exclude=True)
+    #: SHA-256 of the spec's content (set by :func:`load_spec`; see :func:`content_sha256`).
+    content_sha256: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _approval_is_whole(self) -> SpecConfig:
+        if bool(self.approved_by) != (self.approved_on is not None):
+            raise ValueError("approved_by and approved_on: give both or neither")
+        return self
+
+    def engineering_reasons(self) -> list[str]:
+        """Why a run with this spec is an engineering run, not a release test ([] if none).
+
+        Only a versioned and approved spec can release a device; a spec whose content
+        changed under the same version is found against earlier runs (the journal).
+        """
+        why = []
+        if not self.version:
+            why.append(f"spec {self.name!r} has no version")
+        if not self.approved_by:
+            why.append(f"spec {self.name!r} is not approved (no approved_by / approved_on)")
+        return why
 
     @model_validator(mode="after")
     def _shapes_are_waveforms(self) -> SpecConfig:
@@ -354,10 +383,22 @@ def load_bench(path: str | Path) -> BenchConfig:
     return parse(BenchConfig, _read_toml(p), p)
 
 
+def content_sha256(data: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a TOML document's content: its keys and values, sorted, as JSON.
+
+    Comments, whitespace and the order of keys do not count; every value does
+    (dates and times as their ISO text).
+    """
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def load_spec(path: str | Path) -> SpecConfig:
-    """Read and validate a spec file."""
+    """Read and validate a spec file (its content hash in ``content_sha256``)."""
     p = Path(path)
-    return parse(SpecConfig, _read_toml(p), p)
+    data = _read_toml(p)
+    spec = parse(SpecConfig, data, p)
+    return spec.model_copy(update={"content_sha256": content_sha256(data)})
 
 
 LIVE_HEADER = "# written by tmsbench sim: live resources of the simulated bench\n"
