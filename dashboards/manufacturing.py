@@ -1,4 +1,4 @@
-"""Manufacturing: pass rate per station, test and day; failures by characteristic.
+"""Manufacturing: pass rate per station, test and day; unit pass rate; failures.
 
 Pass rate = share of *judged* measurements (verdict pass, marginal, fail or
 invalid; ``unset`` = recorded without limits is left out) whose verdict is
@@ -22,6 +22,15 @@ level checked against InfluxDB 1.6.7 by the integration test):
 
 (Aggregating inside the subqueries instead does not work on InfluxDB 1.6:
 with several aggregated sources only the first one's fields are read.)
+
+Unit pass rate = the same ratio over *runs* instead of measurements: one run
+(one pytest session or CLI procedure) tests one unit, and its finish point
+(``tms_run``, ``event`` = ``finish``) carries the run's verdict and the unit's
+context tags. A run is judged when it finished with pass, marginal, fail or
+invalid; an ``aborted`` run (stopped by Ctrl-C or SIGTERM) says nothing about
+the unit and is left out, like ``unset`` measurements. Each run counts once:
+a unit tested twice in a day counts twice (a per-run yield, not first-pass
+yield). Runs are bucketed by the day they finished.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from dashboards.common import (
     timeseries_panel,
     where,
 )
-from dashboards.influxql import Select, ident, tag_in, tag_ne
+from dashboards.influxql import Select, ident, tag_eq, tag_in, tag_ne
 
 UID = "tmsbench-manufacturing"
 PASSED = ("pass", "marginal")
@@ -45,24 +54,35 @@ JUDGED = ("pass", "marginal", "fail", "invalid")
 FAILED = ("fail", "invalid")
 DAY = "time(1d)"
 NOT_DRIFT = tag_ne("test", DRIFT_TEST)
+#: Run records (``harness.record.records.run_row``): one finish point per run.
+RUNS = "tms_run"
+RUN_FINISHED = tag_eq("event", "finish")
 
 
-def _rows(alias: str, verdicts: tuple[str, ...]) -> Select:
+def _rows(
+    alias: str, verdicts: tuple[str, ...], source: str = "tms_measurement",
+    only: tuple[str, ...] = (NOT_DRIFT,),
+) -> Select:
+    """``run_id`` (a field every point has) as ``alias`` for rows with one of ``verdicts``."""
     return Select(
         columns=(f'{ident("run_id")} AS {ident(alias)}',),
-        source="tms_measurement",
-        where=where(tag_in("verdict", verdicts), NOT_DRIFT),
+        source=source,
+        where=where(tag_in("verdict", verdicts), *only),
     )
 
 
-def pass_rate(*tags: str, bucket: str | None = DAY) -> Select:
-    """Pass rate (%) of judged measurements per ``bucket`` (time) and tags."""
+def pass_rate(
+    *tags: str, bucket: str | None = DAY, source: str = "tms_measurement",
+    only: tuple[str, ...] = (NOT_DRIFT,),
+) -> Select:
+    """Pass rate (%) of judged rows of ``source`` (narrowed by ``only``) per ``bucket``
+    (time) and tags: 100 · passed / judged, groups without a judged row left out."""
     counts = Select(
         columns=(
             f'100.0 * count({ident("passed")}) / count({ident("judged")}) AS {ident("pass rate")}',
             f'count({ident("judged")}) AS {ident("judged")}',
         ),
-        source=(_rows("passed", PASSED), _rows("judged", JUDGED)),
+        source=(_rows("passed", PASSED, source, only), _rows("judged", JUDGED, source, only)),
         where=(TIME_FILTER,),
         group_by=((bucket,) if bucket else ()) + tags,
         fill="0",
@@ -77,6 +97,14 @@ def pass_rate(*tags: str, bucket: str | None = DAY) -> Select:
 
 PASS_RATE_STATION_DAY = pass_rate(ident("station"))
 PASS_RATE_STATION_TEST_DAY = pass_rate(ident("station"), ident("test"))
+UNIT_PASS_RATE_STATION_DAY = pass_rate(ident("station"), source=RUNS, only=(RUN_FINISHED,))
+RUNS_PER_DAY = Select(
+    columns=(f'count({ident("run_id")}) AS {ident("runs")}',),
+    source=RUNS,
+    where=where(RUN_FINISHED),
+    group_by=(DAY, ident("verdict")),
+    fill="none",
+)
 FAILURES_BY_NAME = Select(
     columns=(f'count({ident("run_id")}) AS {ident("failures")}',),
     source="tms_measurement",
@@ -97,7 +125,8 @@ def build() -> dash_m.Dashboard:
     return dashboard(
         UID,
         "tmsbench: manufacturing",
-        description="Yield per station, test and day; which characteristics fail.",
+        description="Yield of units and of measurements per station, test and day; which"
+        " characteristics fail.",
         panels=[
             timeseries_panel(
                 "Pass rate per station and day",
@@ -122,6 +151,24 @@ def build() -> dash_m.Dashboard:
                 "Failures by characteristic",
                 [target(FAILURES_BY_NAME, table_format=True)],
                 description="Measurements that failed or could not be measured, by name.",
+            ),
+            # appended, so the panel ids (1, 2, ...) of earlier panels stay as they were
+            timeseries_panel(
+                "Unit pass rate per station and day",
+                [target(UNIT_PASS_RATE_STATION_DAY, alias="$tag_station")],
+                description=(
+                    "Runs (one unit each) that finished pass or marginal, of the runs that"
+                    " finished judged (pass, marginal, fail, invalid; aborted runs left out),"
+                    " per UTC day of the finish."
+                ),
+                unit="percent",
+                bars=True,
+            ),
+            timeseries_panel(
+                "Runs per day by verdict",
+                [target(RUNS_PER_DAY, alias="$tag_verdict")],
+                description="Finished runs (one unit each) per UTC day and run verdict.",
+                bars=True,
             ),
         ],
     )

@@ -139,6 +139,47 @@ class TrainCapture:
         )
 
 
+def _span_text(seconds: float) -> str:
+    """``seconds`` as a person reads a wait: ``26 s``, ``36 min``, ``1.5 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def train_progress_line(
+    k: int,
+    of: int,
+    *,
+    rate_hz: float,
+    pulses: int,
+    trains: int,
+    iti_s: float,
+    rest_after_s: float,
+    n_valid: int,
+    wall_per_device_s: float = 1.0,
+) -> str:
+    """One progress line after call ``k`` of ``of`` of a multi-train protocol.
+
+    Durations are device seconds from the protocol (first to last pulse; ``iti_s`` between
+    the ``trains`` of one call); the time left is the protocol's remaining device time
+    (trains and rests) in wall seconds, ``wall_per_device_s`` being the wall seconds one
+    device second takes (below 1 on a fast simulated clock).
+    """
+    span_s = trains * (pulses - 1) / rate_hz + (trains - 1) * iti_s
+    shape = f"{trains} × {pulses}" if trains > 1 else f"{pulses}"
+    head = f"train {k}/{of} at {rate_hz:g} Hz: {shape} pulses in {span_s:.3g} s, {n_valid} valid"
+    if k >= of:
+        rest = f"; last, {_span_text(rest_after_s)} rest" if rest_after_s > 0 else "; last"
+        return head + rest
+    left_s = rest_after_s + (of - k) * (span_s + rest_after_s)
+    return (
+        f"{head}; next in {_span_text(rest_after_s)}, "
+        f"about {_span_text(left_s * wall_per_device_s)} left"
+    )
+
+
 class PulseNotSeen(AssertionError):
     """The stimulator was told to fire but the scope saw no pulse (a device failure)."""
 
@@ -154,8 +195,12 @@ class BenchRig:
         daq: Daq | None,
         spec: SpecConfig,
         test_id: str = "",
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.session = session
+        #: Gets one line per :meth:`train` call that gives ``of`` (None: say nothing).
+        self.progress = progress
+        self._protocol_done = 0  # train() calls of the current ``of`` protocol
         self.stimulator = stimulator
         self.scope = scope
         self.daq = daq
@@ -447,12 +492,18 @@ class BenchRig:
         iti_s: float = 0.0,
         waveform: str | None = None,
         rest_after_s: float = 0.0,
+        of: int | None = None,
     ) -> TrainCapture:
         """Run ``trains`` trains of ``pulses`` at ``rate_hz``; capture every pulse.
 
         Limits are checked before anything is sent. The scope records one
         segment per pulse; the DAQ counts the trigger-out independently.
+        ``rest_after_s``: device seconds to wait after the train. ``of``: this call
+        is one of ``of`` calls of a long protocol (counted by the rig); each then
+        sends a progress line to :attr:`progress`.
         """
+        if of is not None and of < 1:
+            raise ValueError(f"of={of}: a protocol has at least one train")
         spec_train = Train(rate_hz=rate_hz, pulses=pulses, trains=trains, iti_s=iti_s)
         check_train(self.spec.limits, percent, spec_train)
         total = pulses * trains
@@ -506,6 +557,25 @@ class BenchRig:
             stim.max_coil_temperature_C,
         )
         self._record_train(cap, percent)
+        if of is not None:
+            self._protocol_done += 1
+            k = self._protocol_done
+            if k >= of:
+                self._protocol_done = 0  # the next ``of`` call starts a new protocol
+            if self.progress is not None:
+                self.progress(
+                    train_progress_line(
+                        k,
+                        of,
+                        rate_hz=rate_hz,
+                        pulses=pulses,
+                        trains=trains,
+                        iti_s=iti_s,
+                        rest_after_s=rest_after_s,
+                        n_valid=n_valid,
+                        wall_per_device_s=stim.stimulator.wall(1.0),
+                    )
+                )
         if rest_after_s > 0:
             stim.stimulator.sleep(rest_after_s)
         return cap

@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -429,6 +430,27 @@ def daq(tmsbench_session: BenchSession) -> Daq:
     return s.instrument("daq", lambda: open_daq(config))
 
 
+def _progress_writer(config: pytest.Config) -> Callable[[str], None] | None:
+    """Where long protocols say how far they are: one line on the terminal each.
+
+    Written through pytest's terminal reporter with output capture suspended (as live
+    logging does), so the lines show while the test runs, captured or not. ``-q`` (and
+    ``-qq``) turns them off like pytest's other progress; without a terminal reporter
+    (``-p no:terminal``) there is nowhere to write.
+    """
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.get_verbosity() < 0:
+        return None
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        suspended = capture.global_and_fixture_disabled() if capture is not None else nullcontext()
+        with suspended:
+            reporter.write_line(f"tmsbench: {line}")
+
+    return write
+
+
 @pytest.fixture
 def rig(
     tmsbench_session: BenchSession,
@@ -441,7 +463,15 @@ def rig(
 
     s = tmsbench_session
     daq = request.getfixturevalue("daq") if s.bench.daq is not None else None
-    r = BenchRig(s, stimulator, scope, daq, s.spec, test_id=request.node.nodeid)
+    r = BenchRig(
+        s,
+        stimulator,
+        scope,
+        daq,
+        s.spec,
+        test_id=request.node.nodeid,
+        progress=_progress_writer(request.config),
+    )
     try:
         yield r
     finally:
@@ -488,7 +518,9 @@ def fire_and_capture(rig: BenchRig) -> Callable[..., PulseCapture]:
 
 @pytest.fixture
 def train(rig: BenchRig) -> Callable[..., TrainCapture]:
-    """``train(rate_hz=, pulses=, percent=, trains=1, iti_s=0)`` → :class:`TrainCapture`."""
+    """``train(rate_hz=, pulses=, percent=, trains=1, iti_s=0, rest_after_s=0, of=None)``
+    → :class:`TrainCapture`; with ``of`` (calls in the protocol) each call prints a
+    progress line (see :func:`_progress_writer`)."""
     return rig.train
 
 

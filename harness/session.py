@@ -143,6 +143,7 @@ class BenchSession:
                 git_revision=self.context.git_revision,
                 bench=Path(self.context.bench_file).name,
                 started_ns=self.context.started_ns,
+                tags=self.context.tags(),
             )
         )
         if bench.sinks.influxdb is not None:
@@ -179,7 +180,8 @@ class BenchSession:
         if self._finished:
             return self.pending
         self._finished = True
-        self.journal.finish_run(self.context.run_id, verdict)
+        # the clock the start and every record used (the world's on the simulated bench)
+        self.journal.finish_run(self.context.run_id, verdict, time_ns=self.now_ns())
         if self.forwarder is not None:
             self.pending = 0
             if not self.forwarder.stop(flush_timeout=5.0):  # read the outbox only if needed

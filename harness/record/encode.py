@@ -13,7 +13,7 @@ tms_train          context, verdict, test                      the metrics, run_
 tms_temperature    context, sensor, test                       celsius, run_id, test_id
 tms_calibration    context, name (quantity), unit, verdict,    slope, offset, r_squared,
                    test                                        worst_deviation, run_id, test_id
-tms_run            station, bench, event (start/finish),       run_id, operator, git_revision,
+tms_run            context, bench, event (start/finish),       run_id, operator, git_revision,
                    verdict (finish)                            duration_s (finish), chain_head
 tms_audit          action, station                             who, what, why, run_id
 =================  ==========================================  ===============================

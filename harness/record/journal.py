@@ -229,7 +229,13 @@ class Journal:
                 " WHERE run_id=?",
                 (run_id,),
             ).fetchone()
-        info = RunInfo(*found) if found else RunInfo(run_id, started_ns=end)
+        if found:
+            _, station, operator, revision, bench, started_ns = found
+            info = RunInfo(
+                run_id, station, operator, revision, bench, started_ns, self._run_context(run_id)
+            )
+        else:
+            info = RunInfo(run_id, started_ns=end)
 
         def update(db: sqlite3.Connection) -> None:
             # the chain's head so far travels with the finish point to InfluxDB: an anchor
@@ -252,6 +258,18 @@ class Journal:
             duration_s=(end - info.started_ns) / 1e9,
         )
         return self.append_rows([row], also=update)[0]
+
+    def _run_context(self, run_id: str) -> dict[str, str]:
+        """Context tags of the run's start point (the finish point carries the same)."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT t.tags FROM points p JOIN tagsets t ON t.id = p.tagset"
+                " WHERE p.run_id=? AND p.kind=? ORDER BY p.id LIMIT 1",
+                (run_id, records.Kind.RUN.value),
+            ).fetchone()
+        if found is None:
+            return {}
+        return {k: v for k, v in json.loads(found[0]).items() if k in records.CONTEXT_TAG_KEYS}
 
     # ------------------------------------------------------------ queries
     def count(self) -> int:

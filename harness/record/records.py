@@ -310,6 +310,10 @@ class RunInfo:
     git_revision: str = ""
     bench: str = ""  # bench file name (not a path)
     started_ns: int = field(default_factory=time.time_ns)
+    #: Context of the unit under test (:meth:`harness.context.RunContext.tags`: station,
+    #: models, serials); the run's points carry them as tags, so dashboards count runs per
+    #: stimulator and coil serial like every other result.
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 def run_row(
@@ -320,14 +324,19 @@ def run_row(
     verdict: Verdict | str | None = None,
     duration_s: float | None = None,
 ) -> Row:
-    """Row of a run start (``event="start"``) or finish (``event="finish"``)."""
-    data: dict[str, Any] = {"operator": info.operator, "git_revision": info.git_revision}
+    """Row of a run start (``event="start"``) or finish (``event="finish"``).
+
+    Tags: the context of ``info.tags`` (other keys become ``tag_<key>`` fields, as for
+    every kind), ``station``, ``bench``, ``event`` and, on a finish, ``verdict``.
+    """
+    ctx, extra = split_tags(info.tags)
+    data: dict[str, Any] = {"operator": info.operator, "git_revision": info.git_revision, **extra}
     if duration_s is not None:
         data["duration_s"] = float(duration_s)
     own = {"station": info.station, "bench": info.bench, "event": event}
     if verdict is not None:
         own["verdict"] = str(verdict)
-    return Row(Kind.RUN, int(time_ns), _tags((), **own), info.run_id, "", None, _NO_LIMITS, data)
+    return Row(Kind.RUN, int(time_ns), _tags(ctx, **own), info.run_id, "", None, _NO_LIMITS, data)
 
 
 def limits_of(row_limits: tuple[float | None, ...]) -> Limits:

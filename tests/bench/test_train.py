@@ -99,7 +99,7 @@ def test_clinical_10hz_session(spec, train, measure) -> None:
     """3000 pulses at 10 Hz: 75 trains of 40 pulses, 26 s apart (a standard rTMS session)."""
     total = 0
     for _ in range(75):
-        total += train(rate_hz=10.0, pulses=40, percent=30, rest_after_s=26.0).n_valid
+        total += train(rate_hz=10.0, pulses=40, percent=30, rest_after_s=26.0, of=75).n_valid
     measure("pulses delivered", total, "pulses", _exact(3000))
 
 
@@ -114,5 +114,5 @@ def test_clinical_itbs(spec, train, measure) -> None:
     total = 0
     for _ in range(20):
         total += train(rate_hz=50.0, pulses=3, trains=10, iti_s=0.16, percent=30,
-                       rest_after_s=8.0).n_valid
+                       rest_after_s=8.0, of=20).n_valid
     measure("iTBS pulses delivered", total, "pulses", _exact(600))

@@ -43,9 +43,10 @@ from dashboards import build
 from dashboards.macros import Variable, expand
 from harness.cli import main
 from harness.drift.record import DRIFT_TEST, RATE_NAME
-from harness.limits import Limits, Measurement
+from harness.limits import Limits, Measurement, Verdict
 from harness.record.forwarder import Backoff, Forwarder
 from harness.record.journal import Journal
+from harness.record.records import RunInfo
 from harness.record.sinks import InfluxTarget
 
 try:
@@ -75,24 +76,33 @@ LINE_DEVICES = (
 RATE_TEST = "tests/bench/test_train.py::test_rate"
 THERMAL_TEST = "tests/bench/test_thermal.py::test_coil_heating"
 ALL_FAIL_DAY = 7  # device 0's rate test fails every characteristic that day
+UNFINISHED_DAY = 12  # device 0's run that day never finishes
 
 
 # ------------------------------------------------------------------ history
 def record_production_line(journal: Journal, seed: int = 7) -> None:
-    """Thirty days of line tests on two stations through the harness records."""
+    """Thirty days of line tests on two stations through the harness records: one run per
+    device and day (verdict fail when a measurement failed or was invalid, as the plugin
+    judges), plus aborted runs and a run that never finished."""
     rng = random.Random(seed)
     for day in range(DAYS):
         for i, ctx in enumerate(LINE_DEVICES):
             t = START_NS + day * DAY_NS + (9 + 2 * i) * 3_600 * 10**9
             run_id = f"line-{i}-{day:02d}"
             all_fail = i == 0 and day == ALL_FAIL_DAY
+            journal.start_run(RunInfo(run_id, station=ctx["station"], bench="line.toml",
+                                      started_ns=t, tags=ctx))
+            verdicts: list[Verdict] = []
 
             def m(name: str, value: float | None, unit: str, limits: Limits, test: str,
-                  dt_s: float, ctx: dict = ctx, t: int = t, run_id: str = run_id) -> None:
-                journal.append_measurement(Measurement.check(
+                  dt_s: float, ctx: dict = ctx, t: int = t, run_id: str = run_id,
+                  verdicts: list[Verdict] = verdicts) -> None:
+                meas = Measurement.check(
                     name, value, unit, limits, tags=ctx, run_id=run_id,
                     test_id=f"{test}[10Hz]", time_ns=t + int(dt_s * 1e9),
-                ))
+                )
+                journal.append_measurement(meas)
+                verdicts.append(meas.verdict)
 
             rate_err = 5.0 if all_fail else rng.uniform(-1.4, 1.4)
             m("rate error", rate_err, "%", Limits(low=-1.0, high=1.0, nominal=0.0), RATE_TEST, 1)
@@ -127,6 +137,16 @@ def record_production_line(journal: Journal, seed: int = 7) -> None:
                     test_id="tests/bench/test_pulse_shape.py::test_shape[monophasic]",
                     time_ns=t + 20 * 10**9,
                 )
+            if i == 0 and day == UNFINISHED_DAY:
+                continue  # the station lost power: a start point, no finish
+            failed = any(v in (Verdict.FAIL, Verdict.INVALID) for v in verdicts)
+            journal.finish_run(run_id, Verdict.FAIL if failed else Verdict.PASS,
+                               time_ns=t + 30 * 10**9)
+            if not failed and day % 2:  # a re-run the operator stopped: not judged
+                retry = f"{run_id}-stopped"
+                journal.start_run(RunInfo(retry, station=ctx["station"], bench="line.toml",
+                                          started_ns=t + 3_600 * 10**9, tags=ctx))
+                journal.finish_run(retry, Verdict.ABORTED, time_ns=t + 3_610 * 10**9)
 
 
 @dataclass(frozen=True)
@@ -301,6 +321,7 @@ def expectations(points: list[Point], sel: Selection) -> dict[tuple[str, str], S
     pulses = selected(points, "pulse", sel)
     temps = [p for p in selected(points, "temperature", sel) if p.tags.get("sensor") == "coil"]
     trains = selected(points, "train", sel)
+    finished = [p for p in selected(points, "run", sel) if p.tags.get("event") == "finish"]
 
     def limited(name: str, *fields: str) -> Series:
         return raw(named(meas, lambda n: n == name), DEVICE, ("value", *fields))
@@ -338,6 +359,10 @@ def expectations(points: list[Point], sel: Selection) -> dict[tuple[str, str], S
         ("tmsbench-manufacturing", "Failures by characteristic"):
             per_series([p for p in tests if p.tags["verdict"] in FAILED], ("name",),
                        lambda ps: [len(ps)]),
+        ("tmsbench-manufacturing", "Unit pass rate per station and day"):
+            per_bucket(finished, ("station",), pass_rate),
+        ("tmsbench-manufacturing", "Runs per day by verdict"):
+            per_bucket(finished, ("verdict",), lambda ps: [len(ps)]),
         ("tmsbench-coil-thermal", "Coil temperature"):
             per_bucket(temps, coil, agg_or_none("celsius", max)),
         ("tmsbench-coil-thermal", "Trains"):
@@ -521,3 +546,90 @@ def test_pass_rate_of_a_group_without_a_pass_is_zero_not_missing(influxdb, histo
     day = (START_NS + ALL_FAIL_DAY * DAY_NS) // DAY_NS * DAY_NS
     assert [day, 0.0] in rows
     assert len(rows) == DAYS  # one row per day with judged measurements, no invented days
+
+
+def test_demo_history_runs_finish_on_the_world_clock_with_the_unit_tags(history):
+    """``BenchSession`` writes the unit's serials on its run points and stamps the finish
+    with the clock of every other record (the world's calendar on the simulated bench)."""
+    runs = [p for p in journal_points(history.journal) if p.kind == "run"]
+    for dev in history.devices:
+        start, finish = (p for p in runs if p.fields["run_id"] == dev.run_id)
+        for p in (start, finish):
+            assert (p.tags["stimulator_serial"], p.tags["coil_serial"]) == (
+                dev.law.serial, "SIM-D70-0001")
+        assert (start.tags["event"], finish.tags["event"]) == ("start", "finish")
+        assert finish.tags["verdict"] in JUDGED
+        assert dev.last_ns <= finish.ts < END.timestamp() * 10**9 + DAY_NS  # not the wall clock
+        assert finish.fields["duration_s"] == pytest.approx((finish.ts - start.ts) / 1e9)
+        assert finish.fields["duration_s"] > (DAYS - 1) * 86_400  # the 30 simulated days
+
+
+# ------------------------------------------------------------------ unit pass rate, by hand
+D1 = dt.datetime(2026, 1, 10, tzinfo=dt.UTC)  # UTC midnight: InfluxDB's 1d bucket start
+D1_NS = int(D1.timestamp()) * 10**9
+D2_NS = D1_NS + DAY_NS
+HOUR_NS = 3_600 * 10**9
+UNIT_A1 = {"station": "line A", "stimulator_model": "rapid2", "stimulator_serial": "SN-1",
+           "coil_model": "D70", "coil_serial": "C-1"}
+UNIT_A2 = {**UNIT_A1, "stimulator_serial": "SN-2"}
+UNIT_B3 = {**UNIT_A1, "station": "line B", "stimulator_serial": "SN-3", "coil_serial": "C-2"}
+#: (unit, start, finish or None = never finished, run verdict)
+HAND_RUNS: tuple[tuple[dict[str, str], int, int | None, Verdict], ...] = (
+    (UNIT_A1, D1_NS + 9 * HOUR_NS, D1_NS + 10 * HOUR_NS, Verdict.PASS),
+    (UNIT_A2, D1_NS + 10 * HOUR_NS, D1_NS + 11 * HOUR_NS, Verdict.PASS),
+    (UNIT_A1, D1_NS + 11 * HOUR_NS, D1_NS + 12 * HOUR_NS, Verdict.FAIL),
+    (UNIT_A2, D1_NS + 12 * HOUR_NS, D1_NS + 13 * HOUR_NS, Verdict.ABORTED),
+    (UNIT_A1, D1_NS + 23 * HOUR_NS, D2_NS + HOUR_NS // 6, Verdict.PASS),  # finishes on day 2
+    (UNIT_A1, D2_NS + 9 * HOUR_NS, D2_NS + 10 * HOUR_NS, Verdict.MARGINAL),
+    (UNIT_A2, D2_NS + 10 * HOUR_NS, D2_NS + 11 * HOUR_NS, Verdict.INVALID),
+    (UNIT_A2, D2_NS + 11 * HOUR_NS, D2_NS + 12 * HOUR_NS, Verdict.FAIL),
+    (UNIT_A1, D2_NS + 12 * HOUR_NS, None, Verdict.PASS),  # no finish point: not counted
+    (UNIT_B3, D1_NS + 9 * HOUR_NS, D1_NS + 10 * HOUR_NS, Verdict.FAIL),
+    (UNIT_B3, D2_NS + 9 * HOUR_NS, D2_NS + 10 * HOUR_NS, Verdict.ABORTED),
+)
+
+
+def test_unit_pass_rate_counts_runs_by_their_finish_verdict(influxdb, tmp_path):
+    path = tmp_path / "units.sqlite"
+    with Journal(path, synchronous="NORMAL") as journal:
+        for k, (unit, start, finish, verdict) in enumerate(HAND_RUNS):
+            run_id = f"hand-{k}"
+            journal.start_run(RunInfo(run_id, station=unit["station"], bench="line.toml",
+                                      started_ns=start, tags=unit))
+            # one measurement per run: the variables list the units that have measurements
+            journal.append_measurement(Measurement.check(
+                "rate error", 0.1, "%", Limits(low=-1.0, high=1.0), tags=unit, run_id=run_id,
+                test_id=f"{RATE_TEST}[10Hz]", time_ns=start + 10**9))
+            if finish is not None:
+                journal.finish_run(run_id, verdict, time_ns=finish)
+    load(influxdb, path)
+    dash = json.loads((build.ROOT / "json" / "tmsbench-manufacturing.json").read_text())
+    rate = next(p for p in dash["panels"] if p["title"] == "Unit pass rate per station and day")
+    runs = next(p for p in dash["panels"] if p["title"] == "Runs per day by verdict")
+    line_a, line_b = (("station", "line A"),), (("station", "line B"),)
+
+    def answer(panel: dict, picks: Picks) -> Series:
+        _, res = run_panel(influxdb, panel, variable_options(influxdb, dash, picks))
+        return influx_series(res, with_time=True)
+
+    got = answer(rate, {})
+    # line A day 1: pass, pass, fail (the aborted run left out) -> 2 of 3;
+    # day 2: pass (started on day 1), marginal, invalid, fail -> 2 of 4
+    # line B day 1: fail -> 0 % (a row, not a gap); day 2: aborted only -> no row
+    assert set(got) == {line_a, line_b}
+    assert got[line_a] == [[D1_NS, pytest.approx(66.666_666_666_666_7, rel=1e-12)],
+                           [D2_NS, 50.0]]
+    assert got[line_b] == [[D1_NS, 0.0]]
+
+    # SN-1 only: day 1 pass, fail -> 50 %; day 2 pass, marginal -> 100 % (its unfinished
+    # run not counted)
+    assert answer(rate, {"serial": ["SN-1"]}) == {line_a: [[D1_NS, 50.0], [D2_NS, 100.0]]}
+
+    got = answer(runs, {})
+    assert got == {
+        (("verdict", "pass"),): [[D1_NS, 2], [D2_NS, 1]],
+        (("verdict", "fail"),): [[D1_NS, 2], [D2_NS, 1]],
+        (("verdict", "aborted"),): [[D1_NS, 1], [D2_NS, 1]],
+        (("verdict", "marginal"),): [[D2_NS, 1]],
+        (("verdict", "invalid"),): [[D2_NS, 1]],
+    }

@@ -268,3 +268,42 @@ def test_sigterm_disarms_and_stops_the_run(tmp_path: Path) -> None:
     # the test with "still ARMED" had the disarm not reached the device
     assert "still ARMED" not in out and cases["test_armed_when_terminated"].find("error") is None
     assert "HTML report:" in out and list((tmp_path / "results").glob("*/report.html"))
+
+
+PROTOCOL_TEST = """
+import pytest
+
+from harness.limits import Limits
+
+@pytest.mark.slow
+def test_short_protocol(train, measure):
+    total = 0
+    for _ in range(3):
+        total += train(rate_hz=10.0, pulses=5, percent=30, rest_after_s=2.0, of=3).n_valid
+    print("output the test printed")  # captured: shown only if the test fails
+    measure("pulses delivered", total, "pulses", Limits(low=15, high=15))
+"""
+
+#: Worked out by hand: 5 pulses at 10 Hz span 0.4 s; after train 1, 2 s of rest plus two
+#: trains with their rests are left, 2 + 2 × 2.4 = 6.8 device s = 1.7 s at --sim-speed 4;
+#: after train 2, 2 + 2.4 = 4.4 device s = 1.1 s.
+PROGRESS_LINES = [
+    "tmsbench: train 1/3 at 10 Hz: 5 pulses in 0.4 s, 5 valid; next in 2 s, about 2 s left",
+    "tmsbench: train 2/3 at 10 Hz: 5 pulses in 0.4 s, 5 valid; next in 2 s, about 1 s left",
+    "tmsbench: train 3/3 at 10 Hz: 5 pulses in 0.4 s, 5 valid; last, 2 s rest",
+]
+
+
+def test_long_protocol_prints_a_line_per_train_while_output_is_captured(tmp_path: Path) -> None:
+    (tmp_path / "test_protocol.py").write_text(PROTOCOL_TEST)
+    proc = pytest_run(tmp_path, "test_protocol.py", "--run-slow")
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:]
+    lines = [ln for ln in out.splitlines() if ln.startswith("tmsbench: train")]
+    assert lines == PROGRESS_LINES, out[-3000:]
+    # written while the test ran (before its result), past pytest's capture
+    assert out.index(PROGRESS_LINES[-1]) < out.index("1 passed")
+    assert "output the test printed" not in out
+    quiet = pytest_run(tmp_path, "test_protocol.py", "--run-slow", "-q")
+    assert quiet.returncode == 0, quiet.stdout[-3000:]
+    assert "tmsbench: train" not in quiet.stdout  # -q: no progress lines

@@ -190,10 +190,33 @@ def test_predicted_date_panel_reads_the_latest_drift_assessment():
     dates = [o for o in panel["fieldConfig"]["overrides"]
              if o["matcher"]["options"] == "^(leaves tolerance|earliest|latest)$"]
     assert dates and dates[0]["properties"] == [{"id": "unit", "value": "dateTimeAsIso"}]
-    # drift assessments are not counted as manufacturing test results
+    # drift assessments are not counted as manufacturing test results (the run panels read
+    # run records, which `tmsbench drift --record` does not write)
     for p in panels(committed()[f"{manufacturing.UID}.json"]):
         for tgt in p["targets"]:
-            assert "\"test\" != 'tmsbench drift'" in tgt["query"], p["title"]
+            q = tgt["query"]
+            assert ('"tms_measurement"' in q) != ('"tms_run"' in q), p["title"]
+            if '"tms_measurement"' in q:
+                assert "\"test\" != 'tmsbench drift'" in q, p["title"]
+
+
+def test_unit_pass_rate_reads_run_finish_points_and_leaves_aborted_runs_out():
+    from dashboards import manufacturing
+
+    d = committed()[f"{manufacturing.UID}.json"]
+    titles = [p["title"] for p in panels(d)]
+    # the measurement panels keep their ids; the run panels come after them
+    assert titles == ["Pass rate per station and day", "Measurements per day by verdict",
+                      "Pass rate per station, test and day", "Failures by characteristic",
+                      "Unit pass rate per station and day", "Runs per day by verdict"]
+    assert [p["id"] for p in panels(d)] == [1, 2, 3, 4, 5, 6]
+    (tgt,) = panels(d)[4]["targets"]
+    q = tgt["query"]
+    assert q.count('FROM "tms_run" WHERE') == 2 and q.count("\"event\" = 'finish'") == 2
+    assert "/^(pass|marginal)$/" in q and "/^(pass|marginal|fail|invalid)$/" in q
+    assert "aborted" not in q
+    assert q.endswith('WHERE "judged" > 0 AND $timeFilter GROUP BY "station"')
+    assert panels(d)[4]["fieldConfig"]["defaults"]["unit"] == "percent"
 
 
 def test_influxdb1_datasource_logs_in_with_user_and_password():

@@ -1,4 +1,4 @@
-"""CLI subcommands that need no server: status, export (CSV, Parquet)."""
+"""CLI subcommands that need no server: status, export (CSV, Parquet), sync to a dead port."""
 
 from __future__ import annotations
 
@@ -99,3 +99,35 @@ def test_parse_time():
     assert parse_time("123") == 123
     assert parse_time("1970-01-01T00:00:01Z") == 10**9
     assert parse_time("1970-01-01T00:00:01.5") == 1_500_000_000
+
+
+def test_sync_to_an_unreachable_server_says_what_it_waits_for(journal_path, capsys, monkeypatch):
+    import socket
+
+    from harness.record import forwarder
+
+    monkeypatch.setattr(forwarder, "PROGRESS_S", 0.2)  # a line every 0.2 s, not every 5 s
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        rc = commands.main(
+            [
+                "sync",
+                "--journal",
+                str(journal_path),
+                "--influx-url",
+                url,
+                "--database",
+                "tms",
+                "--timeout",
+                "1.5",
+            ]
+        )
+    out, err = capsys.readouterr()
+    assert rc == 1  # points left pending
+    lines = err.splitlines()
+    assert lines[0] == f"sending 11 pending points to {url}#tms (gives up after 1.5 s)"
+    waits = [ln for ln in lines if ln.startswith(f"waiting for {url}#tms: ")]
+    assert waits, err
+    assert all("cannot reach" in ln and "11 points pending, giving up in" in ln for ln in waits)
+    assert "sent 0, quarantined 0, pending 11" in out

@@ -132,6 +132,23 @@ def test_runs(journal):
     assert [json.loads(p["data"]).get("duration_s") for p in pts] == [None, 2.5]
 
 
+def test_run_points_carry_the_unit_context_start_and_finish(journal):
+    info = RunInfo("run-7", station="lab-3", bench="lab-3.toml", started_ns=1_000, tags=TAGS)
+    journal.start_run(info)
+    journal.finish_run("run-7", Verdict.FAIL, time_ns=2_000)  # context read back from the start
+    got = rows(
+        journal.path,
+        "SELECT p.data, t.tags FROM points p JOIN tagsets t ON t.id = p.tagset ORDER BY p.id",
+    )
+    unit = {"station": "lab-3", "stimulator_serial": "SN1", "coil_serial": "C9"}
+    assert [json.loads(r["tags"]) for r in got] == [
+        {**unit, "bench": "lab-3.toml", "event": "start"},
+        {**unit, "bench": "lab-3.toml", "event": "finish", "verdict": "fail"},
+    ]
+    # a key outside the bounded context is a field of the start, never a tag (as for every kind)
+    assert json.loads(got[0]["data"])["tag_rack"] == "r7"
+
+
 def test_schema_version_and_reopen(tmp_path):
     path = tmp_path / "j.sqlite"
     Journal(path).close()
