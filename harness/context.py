@@ -59,6 +59,27 @@ class RunContext:
     git_revision: str
     simulated: bool
     started_ns: int = field(default_factory=time.time_ns)
+    spec_version: str = ""
+    spec_sha256: str = ""  # the spec's content hash (harness.config.content_sha256)
+    #: Why this is an engineering run, not a release test (empty: a release test).
+    engineering: tuple[str, ...] = ()
+
+    @property
+    def run_type(self) -> str:
+        """``release`` (versioned, approved, unchanged spec) or ``engineering``."""
+        return "engineering" if self.engineering else "release"
+
+    def method(self) -> dict[str, str]:
+        """The method that judged this run: spec name, version, content hash, run type."""
+        out = {
+            "spec_name": self.spec_name,
+            "spec_version": self.spec_version,
+            "spec_sha256": self.spec_sha256,
+            "run_type": self.run_type,
+        }
+        if self.engineering:
+            out["engineering_reasons"] = "; ".join(self.engineering)
+        return out
 
     @classmethod
     def from_bench(
@@ -106,7 +127,12 @@ class RunContext:
             "stimulator": f"{self.stimulator_model} #{self.stimulator_serial}",
             "coil": f"{self.coil_model} #{self.coil_serial}",
             "bench file": self.bench_file + (" (simulated bench)" if self.simulated else ""),
-            "spec": self.spec_name,
+            "spec": self.spec_name
+            + (f" version {self.spec_version}" if self.spec_version else " (no version)")
+            + (f", content sha256 {self.spec_sha256[:16]}…" if self.spec_sha256 else ""),
+            "run type": "release test"
+            if not self.engineering
+            else "ENGINEERING RUN (not a release test): " + "; ".join(self.engineering),
             "harness revision": self.git_revision,
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started_ns / 1e9)),
         }

@@ -121,6 +121,12 @@ class BenchSession:
         journal_path = Path(opts.journal or bench.sinks.journal.path)
         self.journal = Journal(journal_path)
         self._stack.callback(self.journal.close)
+        self.context = replace(
+            self.context,
+            spec_version=self.spec.version,
+            spec_sha256=self.spec.content_sha256,
+            engineering=tuple(self._engineering_reasons()),
+        )
         self.results_dir = Path(opts.results) / self.context.run_id
         self.results_dir.mkdir(parents=True, exist_ok=True)
         if bench.sim is not None and bench.sim.served:
@@ -144,6 +150,7 @@ class BenchSession:
                 bench=Path(self.context.bench_file).name,
                 started_ns=self.context.started_ns,
                 tags=self.context.tags(),
+                method=self.context.method(),
             )
         )
         if bench.sinks.influxdb is not None:
@@ -152,6 +159,21 @@ class BenchSession:
             self.forwarder = Forwarder(journal_path, bench.sinks.influxdb)
             self.forwarder.start()
         return self
+
+    def _engineering_reasons(self) -> list[str]:
+        """Why this run cannot release a device: the spec's own reasons, and a spec
+        whose content differs from earlier runs of the same version (in this journal)."""
+        spec = self.spec
+        why = spec.engineering_reasons()
+        if spec.version:
+            seen = self.journal.spec_hashes(spec.name, spec.version)
+            if seen and spec.content_sha256 not in seen:
+                why.append(
+                    f"spec {spec.name!r} version {spec.version} has other content than earlier"
+                    f" runs of that version (sha256 {spec.content_sha256[:12]}…, before"
+                    f" {', '.join(sorted(h[:12] + '…' for h in seen))}): give it a new version"
+                )
+        return why
 
     @property
     def world(self) -> World | None:

@@ -271,6 +271,17 @@ class Journal:
             return {}
         return {k: v for k, v in json.loads(found[0]).items() if k in records.CONTEXT_TAG_KEYS}
 
+    def spec_hashes(self, spec_name: str, spec_version: str) -> set[str]:
+        """Content hashes earlier runs recorded for this spec name and version."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT DISTINCT json_extract(data, '$.spec_sha256') FROM points"
+                " WHERE kind = 'run' AND json_extract(data, '$.spec_name') = ?"
+                " AND json_extract(data, '$.spec_version') = ?",
+                (spec_name, spec_version),
+            ).fetchall()
+        return {h for (h,) in found if h}
+
     # ------------------------------------------------------------ queries
     def count(self) -> int:
         """Number of points in the journal."""

@@ -314,6 +314,9 @@ class RunInfo:
     #: models, serials); the run's points carry them as tags, so dashboards count runs per
     #: stimulator and coil serial like every other result.
     tags: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: The method that judged the run (:meth:`harness.context.RunContext.method`: spec
+    #: name, version, content hash, run type), fields of the start point.
+    method: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 def run_row(
@@ -331,6 +334,8 @@ def run_row(
     """
     ctx, extra = split_tags(info.tags)
     data: dict[str, Any] = {"operator": info.operator, "git_revision": info.git_revision, **extra}
+    if event == "start":
+        data.update(info.method)
     if duration_s is not None:
         data["duration_s"] = float(duration_s)
     own = {"station": info.station, "bench": info.bench, "event": event}

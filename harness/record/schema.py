@@ -126,8 +126,13 @@ def _v2(db: sqlite3.Connection) -> None:
         )
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """An index of run points (a run start looks up earlier runs of its spec version)."""
+    db.execute("CREATE INDEX points_runs ON points(kind) WHERE kind = 'run'")
+
+
 #: Ordered migrations; migration ``i`` brings the schema to version ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
