@@ -133,7 +133,6 @@ def run_calibration(
         verdict=verdict.value,
         context={
             **ctx.describe(),
-            "spec": spec.name,
             "issued": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "fit": f"{fit.slope_per_percent:.5g} A/µs per %MSO, offset {fit.offset:+.4g} A/µs, "
             f"R² {fit.r2:.6f}, {fit.n_points} pulses",

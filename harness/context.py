@@ -126,7 +126,8 @@ class RunContext:
             "operator": self.operator,
             "stimulator": f"{self.stimulator_model} #{self.stimulator_serial}",
             "coil": f"{self.coil_model} #{self.coil_serial}",
-            "bench file": self.bench_file + (" (simulated bench)" if self.simulated else ""),
+            "bench file": Path(self.bench_file).name
+            + (" (simulated bench)" if self.simulated else ""),
             "spec": self.spec_name
             + (f" version {self.spec_version}" if self.spec_version else " (no version)")
             + (f", content sha256 {self.spec_sha256[:16]}…" if self.spec_sha256 else ""),

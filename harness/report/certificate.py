@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from matplotlib.backends.backend_pdf import PdfPages
 
 from harness.limits import Measurement
 from harness.report.html import _CSS, _badge, _measurement_rows
+
+VALUE_WIDTH = 78  # characters of a context value per line on the A4 page (9 pt)
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,11 @@ def render_pdf(cert: Certificate) -> bytes:
         for block in (cert.context, cert.instruments):
             for k, v in block.items():
                 fig.text(0.08, y, f"{k}:", fontsize=9, color="0.35")
-                fig.text(0.32, y, str(v), fontsize=9)
-                y -= 0.022
+                # long values (a reason list, an instrument identity) wrap inside the page
+                for line in textwrap.wrap(str(v), width=VALUE_WIDTH) or [""]:
+                    fig.text(0.32, y, line, fontsize=9)
+                    y -= 0.017
+                y -= 0.005
             y -= 0.015
         fig.text(0.08, y, "results", fontsize=11, weight="bold")
         y -= 0.028
