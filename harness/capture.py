@@ -53,6 +53,12 @@ def analysis_shape(topology: str) -> str:
     return "half_sine" if topology == "halfsine" else topology
 
 
+def _quantum(w: Waveform) -> float | None:
+    """One ADC code of ``w`` in its physical unit (None when the scope did not say): a
+    noise-free record's flat peak is then judged against it, not taken for clipping."""
+    return abs(w.y_increment) / w.volts_per_unit if w.y_increment else None
+
+
 @dataclass(frozen=True)
 class PulseCapture:
     """One analysed pulse: metrics from the current and E-field channels, raw records attached."""
@@ -66,6 +72,9 @@ class PulseCapture:
     template: np.ndarray | None = None
     device_didt_A_per_us: float | None = None
     delivered_waveform: str = ""  # what the current record looks like (may differ on a misfire)
+    # the current record's analysis as computed: ``current`` is this, or (when the RLC
+    # model does not describe the pulse) this marked invalid with the model's reason
+    analysis: PulseResult | None = None
     expected_efield_V_per_m: float = math.nan  # the spec's E-field at this %MSO
     efield_tolerance: Tolerance | None = None  # the spec's band around it
 
@@ -374,14 +383,17 @@ class BenchRig:
         current_a = cur.values()  # raises ClippedCapture: a clipped record is never measured
         delivered = wave
         res = self._analyse_current(current_a, cur, wave)
-        if not res.valid and res.invalid_reason.startswith(SHAPE_NOT_RECOGNISED):
+        if res.model_reason or res.invalid_reason.startswith(SHAPE_NOT_RECOGNISED):
             # the device may have delivered another waveform (e.g. a misfired biphasic
             # pulse cut to a half-sine): measure what was delivered, report the mismatch
             for other in ("biphasic", "halfsine", "monophasic"):
                 alt = self._analyse_current(current_a, cur, other) if other != wave else res
-                if alt.valid:
+                if alt.described:
                     res, delivered = alt, other
                     break
+        analysis = res
+        if res.valid and res.model_reason:  # measured, but not by a model that fits it
+            res = res.invalidated(res.model_reason)
         e_name = next((n for n, c in self.channels.items() if c.quantity == "efield"), None)
         e_peak, tpl = math.nan, None
         match = TemplateMatch(False, "no E-field channel", math.nan, math.nan, math.nan, 0)
@@ -396,6 +408,7 @@ class BenchRig:
                 shape=analysis_shape(delivered),
                 t0_s=w.t0_s,
                 baseline_window_s=(w.t0_s, BASELINE_END_S),
+                quantum=None if (q := _quantum(w)) is None else q * 1e6,
             )
             e_peak = e_res.peak_didt_A_per_us
             tpl = self._template(wave, w.t - e_res.onset_us * 1e-6)  # on the record's axis
@@ -421,6 +434,7 @@ class BenchRig:
             tpl,
             device_didt,
             delivered,
+            analysis,
             expected_efield_V_per_m=self.spec.output.expected_efield(percent),
             efield_tolerance=self.spec.output.efield_tolerance,
         )
@@ -434,6 +448,7 @@ class BenchRig:
             t0_s=w.t0_s,
             resistance_ohm=self.resistance_ohm,
             baseline_window_s=(w.t0_s, BASELINE_END_S),
+            quantum=_quantum(w),
         )
 
     def _template(self, wave: str, t_rel: np.ndarray) -> np.ndarray | None:
@@ -457,14 +472,19 @@ class BenchRig:
     def _record_pulse(self, cap: PulseCapture) -> None:
         s = self.session
         r = cap.current
+        a = cap.analysis or r  # the cross-checks are kept for a pulse the model does not fit
         metrics: dict[str, Any] = {
             "percent": cap.percent,
             "valid": r.valid,
             "peak_current_A": r.peak_current_A,
-            "peak_didt_A_per_us": r.peak_didt_A_per_us,
+            "peak_didt_A_per_us": r.peak_didt_A_per_us,  # from the RLC fit
+            "peak_didt_se_A_per_us": r.peak_didt_se_A_per_us,
+            "peak_didt_model_free_A_per_us": a.peak_didt_model_free_A_per_us,
             "efield_V_per_m": cap.efield_peak_V_per_m,
             "period_us": r.period_us,
             "phase_ratio": r.phase_ratio,
+            "phase_ratio_model_free": a.phase_ratio_model_free,
+            "model_residual": a.model_residual,
             "template_correlation": cap.efield_shape.correlation,
             "energy_J": r.energy_J,
         }
@@ -626,9 +646,11 @@ class BenchRig:
             shape=analysis_shape(self._waveform or "biphasic"),
             t0_s=segs[0].t0_s,
             baseline_window_s=(segs[0].t0_s, BASELINE_END_S),
+            quantum=_quantum(segs[0]),
         )
         clipped = np.array([w.clipped for w in segs])  # a clipped record is never measured
-        return times, batch, int(np.count_nonzero(batch.valid & ~clipped))
+        # valid: measured, and described by the RLC model (a misfire is not a valid pulse)
+        return times, batch, int(np.count_nonzero(batch.described & ~clipped))
 
     def _record_train(self, cap: TrainCapture, percent: float) -> None:
         s = self.session

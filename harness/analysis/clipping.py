@@ -69,6 +69,16 @@ def _flank_excess(
     return np.asarray(excess)
 
 
+def _row_quantum(x: np.ndarray) -> np.ndarray:
+    """Step size of each row when none is given: its smallest non-zero change between
+    neighbouring samples (one ADC code for a digitised record scaled to floats; ~0 for
+    a noisy or unquantised one, which keeps the noise-only threshold)."""
+    d = np.abs(np.diff(x.astype(np.float64), axis=1))
+    d[d == 0] = np.inf
+    q = d.min(axis=1, initial=np.inf)
+    return np.asarray(np.where(np.isfinite(q), q, 0.0))
+
+
 def detect_clipping(
     x: np.ndarray,
     x_max: np.ndarray,
@@ -86,7 +96,9 @@ def detect_clipping(
     """Per-row reason string ("" when not clipped); all arguments in raw units.
 
     ``x_max``/``x_min`` are the row extremes, ``i_max``/``i_min`` the first
-    indices where they occur, ``quantum`` the raw step size (1 for ADC codes).
+    indices where they occur, ``quantum`` the raw step size (1 for ADC codes; 0 when
+    unknown: then each examined row's own smallest step, so a noise-free digitised
+    record scaled to floats is judged as its codes would be).
     A flat extreme is examined only when it lies well away from the baseline
     (more than 10 noise rms + 3 quanta and 5 % of the larger excursion): the
     flat baseline of a unipolar pulse is not a clipped top.
@@ -123,8 +135,9 @@ def detect_clipping(
         first = at_c.argmax(axis=1)
         last = x.shape[1] - 1 - at_c[:, ::-1].argmax(axis=1)
         excess = _flank_excess(x[cand], first, last, level[cand], sign, baseline[cand])
+        lim = thr[cand] if quantum > 0 else 3.0 * _row_quantum(x[cand]) + 4.0 * noise_rms[cand]
         for j, r in enumerate(cand):
-            if (excess[j] > thr[r] or last[j] - first[j] >= MAX_RUN) and not reasons[r]:
+            if (excess[j] > lim[j] or last[j] - first[j] >= MAX_RUN) and not reasons[r]:
                 reasons[r] = (
                     f"clipped: flat {name}, {int(count[r])} samples at {level[r]:g} "
                     f"(flanks extrapolate {excess[j]:.3g} raw units beyond it)"

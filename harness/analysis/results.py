@@ -43,7 +43,13 @@ class PulseResult:
     - ``onset_us``: pulse start (current onset; the step of dI/dt).
     - ``peak_current_A``, ``t_peak_us``: first current lobe maximum and its time.
     - ``peak_didt_A_per_us``: initial dI/dt at onset, V0/L in the RLC model
-      (the first-phase peak of the dI/dt waveform).
+      (the first-phase peak of the dI/dt waveform). Current channel: from the
+      least-squares fit of the RLC response to the whole pulse
+      (:mod:`harness.analysis.rlc_fit`); dI/dt channel: the model-free value.
+    - ``peak_didt_se_A_per_us``: its standard error from the fit residuals
+      (Jacobian-based covariance: a Type A figure; NaN when not fitted).
+    - ``peak_didt_model_free_A_per_us``: the model-free initial dI/dt (current
+      channel: a quartic on the rise extrapolated to the onset), a cross-check.
     - ``zero_crossing1_us``, ``zero_crossing2_us``: first two zero crossings of
       the dI/dt (E-field) waveform after onset, i.e. ωd·t = atan(ωd/α) + nπ
       from onset; equal to the current's extrema.
@@ -57,11 +63,19 @@ class PulseResult:
       current (B-field) waveform at 10 % of its peak.
     - ``phase_ratio``: |2nd-phase peak| / 1st-phase peak of the dI/dt (E)
       waveform = e^(−α(π−2φ)/ωd), φ = atan(α/ωd) (≈ e^(−απ/ωd)); biphasic and
-      half-sine only.
+      half-sine only. Current channel: from the fit (with ``phase_ratio_se``);
+      ``phase_ratio_model_free`` is the model-free ratio (second-phase slope
+      over the initial one), a cross-check.
     - ``alpha_per_s``: damping α = R/2L in 1/s, solved from ``phase_ratio``
       and ``period_us``; ``log_decrement`` = α·T (ln of the ratio of
       successive same-sign peaks).
     - ``energy_J``: R·∫i² dt from onset to the end of the record (needs R).
+    - ``model_residual``: rms of the fit residual (block means over the pulse
+      and either side of it) relative to the peak current; NaN when not fitted.
+    - ``model_reason``: "" when the RLC model describes the record (or none
+      was fitted), else why not (residual far above the noise, or a fitted
+      dI/dt far from the model-free one). The numbers are still reported; a
+      caller judging the pulse marks it INVALID with this reason.
     """
 
     valid: bool
@@ -82,6 +96,27 @@ class PulseResult:
     alpha_per_s: float
     log_decrement: float
     energy_J: float
+    peak_didt_se_A_per_us: float
+    peak_didt_model_free_A_per_us: float
+    phase_ratio_se: float
+    phase_ratio_model_free: float
+    model_residual: float
+    model_reason: str = ""
+
+    @property
+    def described(self) -> bool:
+        """Valid, and the RLC model describes the record: its numbers can be judged."""
+        return self.valid and not self.model_reason
+
+    @property
+    def judged_reason(self) -> str:
+        """Why this record's numbers must not be judged ("" when they can)."""
+        return self.invalid_reason or self.model_reason
+
+    def invalidated(self, reason: str) -> PulseResult:
+        """This record marked invalid for ``reason``: no numbers (see the module notes)."""
+        nan = dict.fromkeys(NUMERIC_FIELDS, math.nan)
+        return PulseResult(valid=False, invalid_reason=reason, model_reason="", **nan)
 
     @property
     def zero_crossings_us(self) -> tuple[float, ...]:
@@ -91,7 +126,7 @@ class PulseResult:
 
 
 NUMERIC_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in fields(PulseResult) if f.name not in ("valid", "invalid_reason")
+    f.name for f in fields(PulseResult) if f.name not in ("valid", "invalid_reason", "model_reason")
 )
 
 
@@ -100,9 +135,9 @@ class PulseBatch:
     """Struct-of-arrays result of :func:`harness.analysis.batch.analyze_pulses`.
 
     Each numeric attribute of :class:`PulseResult` is a float64 array with one
-    entry per record; ``valid`` is a bool array and ``invalid_reason`` a tuple
-    of strings ("" for valid records). ``batch.record(i)`` is row i as a
-    :class:`PulseResult`.
+    entry per record; ``valid`` is a bool array, ``invalid_reason`` and
+    ``model_reason`` tuples of strings ("" for valid / described records).
+    ``batch.record(i)`` is row i as a :class:`PulseResult`.
     """
 
     valid: np.ndarray
@@ -123,6 +158,17 @@ class PulseBatch:
     alpha_per_s: np.ndarray
     log_decrement: np.ndarray
     energy_J: np.ndarray
+    peak_didt_se_A_per_us: np.ndarray
+    peak_didt_model_free_A_per_us: np.ndarray
+    phase_ratio_se: np.ndarray
+    phase_ratio_model_free: np.ndarray
+    model_residual: np.ndarray
+    model_reason: tuple[str, ...] = ()
+
+    @property
+    def described(self) -> np.ndarray:
+        """Bool per record: valid, and the RLC model describes it (see :class:`PulseResult`)."""
+        return np.asarray(self.valid & np.array([not r for r in self.model_reason], dtype=bool))
 
     def __len__(self) -> int:
         return int(self.valid.shape[0])
@@ -130,4 +176,9 @@ class PulseBatch:
     def record(self, i: int) -> PulseResult:
         """Row ``i`` as a single-record :class:`PulseResult`."""
         vals = {name: float(getattr(self, name)[i]) for name in NUMERIC_FIELDS}
-        return PulseResult(valid=bool(self.valid[i]), invalid_reason=self.invalid_reason[i], **vals)
+        return PulseResult(
+            valid=bool(self.valid[i]),
+            invalid_reason=self.invalid_reason[i],
+            model_reason=self.model_reason[i],
+            **vals,
+        )

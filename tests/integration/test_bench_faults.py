@@ -95,9 +95,12 @@ CASES = {
         {"test_pulse_shape[biphasic]", "test_paired_pulse"} | TRAINS,
         must_match=r"delivered waveform is biphasic|valid pulse records",
     ),
+    # 1 % probe noise (5x the default) is a measurement fault, not the device's: the RLC
+    # fit of the current record sees through it (Type A ~0.07 % per pulse), so no test
+    # has to fail; a model-free reading would have (its dI/dt scattered ~5 % per pulse)
     "probe_noise": Case(
         {"probe_noise": 0.01},
-        {"test_repeatability"},
+        set(),
         OUTPUT | TRAINS | {"test_pulse_shape[biphasic]", "test_paired_pulse"},
         must_match=r"CV of dI/dt|R²|deviation|slope|dI/dt|phase ratio|template|zero crossing",
         may_match=r"R²|deviation|slope|dI/dt|phase ratio|template|zero crossing|period|valid pulse",
