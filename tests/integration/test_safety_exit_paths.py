@@ -145,6 +145,10 @@ def test_signals_disarm(driver: str, signum: int, tmp_path: Path) -> None:
             text=True,
             cwd=ROOT,
             env=env,
+            # a run started in the background (nohup, `&` in a script) inherits SIGINT
+            # ignored, and Python then never raises KeyboardInterrupt: give the child the
+            # default disposition, as a terminal would
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             line = proc.stdout.readline() if proc.stdout else ""
