@@ -31,6 +31,7 @@ from harness.limits import Measurement, Verdict
 from harness.record.journal import Journal
 from harness.record.records import RunInfo
 from harness.report.html import TestResult
+from harness.resources import bench_file
 from instruments.closeable import Closeable
 
 if TYPE_CHECKING:  # both are imported only when the run needs them
@@ -42,8 +43,7 @@ C = TypeVar("C", bound=Closeable)
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BENCH = ROOT / "benches" / "sim.toml"
+DEFAULT_BENCH = bench_file()  # the embedded default: benches/sim.toml
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """The ``tmsbench`` command.
 
 Subcommands live next to the code they drive; each module listed in
-``_COMMAND_MODULES`` exposes ``register(subparsers)``. A bad bench or spec file
+``_COMMAND_MODULES`` exposes ``register(subparsers)``. A subcommand that sets the
+default ``pass_through=True`` gets the arguments argparse does not know in
+``args.pytest_args``; any other rejects them. A bad bench or spec file
 ends with its one-line-per-problem message and exit code 2, never a traceback.
 """
 
@@ -23,9 +25,12 @@ EXIT_CODES = """exit codes:
        or `verify` found the journal's hash chain broken)
   2    bad input: bench/spec file, argument or journal (one line says what), or a pytest
        run interrupted by Ctrl-C (the stimulator is disarmed first)
+  4, 5 `tmsbench bench` exits with pytest's code: also 4 a pytest usage error, 5 no test
+       selected
   130  `tmsbench sim` stopped by Ctrl-C (143: by SIGTERM); a pytest run on SIGTERM: 143"""
 
 _COMMAND_MODULES = (
+    "harness.cli.bench",
     "harness.cli.sim",
     "harness.cli.record",
     "harness.cli.calibrate",
@@ -69,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tmsbench``; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # only a command that passes arguments on (``bench``: to pytest) takes them
+        if not getattr(args, "pass_through", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.pytest_args = extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from harness.cli.args import positive_float
-
-ROOT = Path(__file__).resolve().parents[2]
-CALIBRATION_TESTS = ROOT / "tests" / "bench" / "test_calibration.py"
+from harness.resources import suite_args, suite_dir
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the calibration subset of the bench suite for one serial number."""
     import pytest
 
-    if not CALIBRATION_TESTS.exists():
-        print(f"tmsbench calibrate: {CALIBRATION_TESTS} not found (run from a tmsbench checkout)")
+    tests = suite_dir() / "test_calibration.py"
+    if not tests.is_file():
+        print(f"tmsbench calibrate: {tests} not found (tmsbench installed without its data)")
         return 2
-    argv = [str(CALIBRATION_TESTS), "-p", "no:cacheprovider", "-q",
-            "--dut-serial", args.serial, "--results", args.results]
+    argv = [*suite_args(tests), "-q", "--dut-serial", args.serial, "--results", args.results]
     for opt in ("bench", "spec", "station", "operator", "journal"):
         value = getattr(args, opt)
         if value:

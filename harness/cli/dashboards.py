@@ -1,14 +1,13 @@
 """``tmsbench dashboards build|push``: generate the Grafana dashboards, upload them.
 
-``build`` regenerates ``dashboards/json/*.json`` and the provisioning files
-(same as ``python -m dashboards.build``). ``push`` uploads the datasource,
-the folder and the dashboards through Grafana's HTTP API; it reads the API
-token from an environment variable (never from the command line, never
-printed) and writes only what differs, so running it twice changes nothing.
-
-The ``dashboards`` package lives next to ``harness/`` in the checkout (like
-the bench suite ``tmsbench calibrate`` runs), so these commands need a
-tmsbench checkout.
+``build`` regenerates ``json/*.json`` and the provisioning files (same as
+``python -m dashboards.build``) in ``--out DIR``: by default the ``dashboards/``
+folder of the checkout the package runs from (the committed files), or
+``./dashboards`` when tmsbench is installed from a wheel (the copies shipped in
+the package are never overwritten). ``push`` uploads the datasource, the folder
+and the dashboards through Grafana's HTTP API; it reads the API token from an
+environment variable (never from the command line, never printed) and writes
+only what differs, so running it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -18,38 +17,29 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_URL_ENV = "TMSBENCH_GRAFANA_URL"
 DEFAULT_TOKEN_ENV = "TMSBENCH_GRAFANA_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:3000"
 
 
-def _import_dashboards() -> bool:
-    """Make the checkout's ``dashboards`` package importable; False if there is none."""
-    try:
-        import dashboards  # noqa: F401
-    except ModuleNotFoundError:
-        if not (ROOT / "dashboards" / "__init__.py").is_file():
-            return False
-        sys.path.insert(0, str(ROOT))
-    return True
+def default_out() -> Path:
+    """The checkout's ``dashboards/`` folder, or ``./dashboards`` for an installed package."""
+    from dashboards import build
+
+    in_checkout = (build.ROOT.parent / "pyproject.toml").is_file()
+    return build.ROOT if in_checkout else Path("dashboards")
 
 
 def run_build(args: argparse.Namespace) -> int:
-    """``tmsbench dashboards build [--check]``."""
-    if not _import_dashboards():
-        print(f"tmsbench dashboards: {ROOT / 'dashboards'} not found (run from a checkout)")
-        return 2
+    """``tmsbench dashboards build [--check] [--out DIR]``."""
     from dashboards import build
 
-    return build.main(["--check"] if args.check else [])
+    out = Path(args.out) if args.out else default_out()
+    return build.main([*(["--check"] if args.check else []), "--root", str(out)])
 
 
 def run_push(args: argparse.Namespace) -> int:
     """``tmsbench dashboards push``."""
-    if not _import_dashboards():
-        print(f"tmsbench dashboards: {ROOT / 'dashboards'} not found (run from a checkout)")
-        return 2
     from grafana_client.client import GrafanaException
     from requests.exceptions import RequestException
 
@@ -57,15 +47,19 @@ def run_push(args: argparse.Namespace) -> int:
 
     token = os.environ.get(args.token_env, "")
     if not token:
-        print(f"tmsbench dashboards push: set the Grafana API token in ${args.token_env}",
-              file=sys.stderr)
+        print(
+            f"tmsbench dashboards push: set the Grafana API token in ${args.token_env}",
+            file=sys.stderr,
+        )
         return 2
     influx_token = None
     if args.influx_token_env:
         influx_token = os.environ.get(args.influx_token_env, "")
         if not influx_token:
-            print(f"tmsbench dashboards push: ${args.influx_token_env} is empty or unset",
-                  file=sys.stderr)
+            print(
+                f"tmsbench dashboards push: ${args.influx_token_env} is empty or unset",
+                file=sys.stderr,
+            )
             return 2
     url = args.url or os.environ.get(DEFAULT_URL_ENV) or DEFAULT_URL
     body = datasource.datasource_body(
@@ -92,19 +86,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmds = p.add_subparsers(dest="dashboards_command", required=True, metavar="ACTION")
 
     b = cmds.add_parser("build", help="regenerate dashboards/json and provisioning files")
-    b.add_argument("--check", action="store_true", help="only check the committed files")
+    b.add_argument("--check", action="store_true", help="only check the files in the folder")
+    b.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for json/ and provisioning/ (default: the checkout's "
+        "dashboards/, or ./dashboards when installed from a wheel)",
+    )
     b.set_defaults(func=run_build)
 
     u = cmds.add_parser("push", help="upload datasource and dashboards to Grafana")
     u.add_argument("--url", help=f"Grafana URL (default ${DEFAULT_URL_ENV} or {DEFAULT_URL})")
-    u.add_argument("--token-env", default=DEFAULT_TOKEN_ENV,
-                   help="NAME of the env var holding the Grafana API token "
-                   f"(default {DEFAULT_TOKEN_ENV})")
-    u.add_argument("--influx-url", default="http://127.0.0.1:8086",
-                   help="InfluxDB URL as Grafana sees it")
+    u.add_argument(
+        "--token-env",
+        default=DEFAULT_TOKEN_ENV,
+        help=f"NAME of the env var holding the Grafana API token (default {DEFAULT_TOKEN_ENV})",
+    )
+    u.add_argument(
+        "--influx-url", default="http://127.0.0.1:8086", help="InfluxDB URL as Grafana sees it"
+    )
     u.add_argument("--database", default="tmsbench", help="InfluxDB database (or DBRP name)")
-    u.add_argument("--influx-token-env",
-                   help="InfluxDB 2.x: NAME of the env var with the read token for Grafana")
+    u.add_argument(
+        "--influx-token-env",
+        help="InfluxDB 2.x: NAME of the env var with the read token for Grafana",
+    )
     u.add_argument("--force", action="store_true", help="write even what looks unchanged")
     u.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     u.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout (s)")

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import LIVE_HEADER, as_bench, load_bench, write_bench
+from harness.resources import bench_file
 
-DEFAULT_BENCH = Path(__file__).resolve().parents[2] / "benches" / "sim.toml"
+DEFAULT_BENCH = bench_file()
 
 
 def _fmt(value: Any) -> str:
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  scope:      {live.scope.resource}", flush=True)
         if live.daq is not None:
             print(f"  daq:        {live.daq.device} on NI gRPC {live.daq.grpc}", flush=True)
-        print(f"run: pytest tests/bench --bench {written}", flush=True)
+        print(f"run: tmsbench bench --bench {written}", flush=True)
         stop.wait()
     print("simulated bench stopped; stimulator disarmed", flush=True)
     return 128 + stopped_by[0] if stopped_by else 0  # shell convention: 130 Ctrl-C, 143 SIGTERM

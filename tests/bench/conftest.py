@@ -6,8 +6,6 @@ same suite runs on any stimulator the bench and spec describe.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from harness.config import ConfigError, SpecConfig, load_bench, load_spec
@@ -35,6 +33,3 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         marker = metafunc.definition.get_closest_marker("intensity")
         levels = list(marker.args) if marker else [30, 60, 90]
         metafunc.parametrize("level", levels, ids=[f"{p:g}pct" for p in levels])
-
-
-ROOT = Path(__file__).resolve().parents[2]
