@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.analysis.batch import analyze_pulses
 from harness.analysis.pulse import analyze_pulse
-from harness.analysis.reference_shape import template_efield
+from harness.analysis.reference_shape import template_efield, template_monophasic
 from harness.analysis.results import PulseBatch, PulseResult
 from harness.analysis.template import TemplateMatch, compare_to_template
 from harness.analysis.train import BurstResult, TrainResult, analyze_bursts, analyze_train
@@ -460,9 +460,13 @@ class BenchRig:
         ratio = (own.phase_ratio if own and own.phase_ratio else None) or (
             ref.phase_ratio if ref else None
         )
-        if period is None or ratio is None:
-            return None
         tau = own.decay_tau_us * 1e-6 if own and own.decay_tau_us else None
+        if period is None or ratio is None:
+            if wave == "monophasic" and own and own.rise_time_us and tau is not None:
+                return template_monophasic(
+                    t_rel, rise_time_s=own.rise_time_us * 1e-6, decay_tau_s=tau
+                )
+            return None
         if wave == "monophasic" and tau is None:
             return None
         return template_efield(

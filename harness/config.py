@@ -194,6 +194,10 @@ class ShapeSpec(_Model):
     template_correlation_min: Fraction = 0.99
     nrmse_max: Fraction = 0.1  # normalised RMS error against the template
     decay_tau_us: Positive | None = None  # monophasic freewheel decay constant L/(R+Rd)
+    rise_time_us: Positive | None = None  # onset to the current peak (monophasic's own metric)
+    # FDA 2011 rTMS guidance: monophasic, the current above 10 % of its peak; damped
+    # sinusoids, the conduction time (first dB/dt peak to the next of the same polarity)
+    pulse_width_us: Positive | None = None
 
 
 class TimingSpec(_Model):
@@ -314,9 +318,17 @@ class SpecConfig(_Model):
 
     @model_validator(mode="after")
     def _shapes_are_waveforms(self) -> SpecConfig:
-        for name in self.shape:
+        for name, shape in self.shape.items():
             if name not in self.waveforms:
                 raise ValueError(f"shape.{name}: not one of waveforms {self.waveforms}")
+            if name == "monophasic":
+                ringing = ("second_zero_us", "period_us", "phase_ratio")
+                for key in ringing:
+                    if getattr(shape, key) is not None:
+                        raise ValueError(
+                            f"shape.monophasic.{key}: a monophasic pulse does not ring (judge "
+                            "rise_time_us, pulse_width_us and decay_tau_us instead)"
+                        )
         return self
 
 

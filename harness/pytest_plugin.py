@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.capabilities import missing
 from harness.config import ConfigError, SpecConfig
 from harness.limits import Verdict
 from harness.measure import MeasureRecorder
@@ -66,6 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "slow: full-length protocols (minutes of device time); run with --run-slow",
         "destructive: may stress the device (heating, over-temperature cutoff)",
         "calibration: the manufacturing calibration check (tmsbench calibrate)",
+        "needs(*capabilities): skipped with the reason where the bench lacks one "
+        "(trains, paired_pulses, coil_temperature, efield, waveform:NAME)",
     ):
         config.addinivalue_line("markers", line)
     config.stash[_SESSION] = None
@@ -85,6 +88,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test whose ``needs`` the bench or device lacks is skipped, naming what is missing."""
+    needs = [n for m in item.iter_markers("needs") for n in m.args]
+    if needs:
+        session = _open_session(item.config)
+        reason = missing(needs, session.bench, session.spec)
+        if reason:
+            # reported at the test's own location, as pytest's skip markers are
+            raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 # --------------------------------------------------------------------- session

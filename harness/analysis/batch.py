@@ -441,6 +441,7 @@ def _analyze_chunk(x: np.ndarray, ctx: _Ctx) -> tuple[dict[str, np.ndarray], lis
             fit_noise=fit.noise,
             fit_block=fit.block,
             fit_status=fit.status.astype(np.float64),
+            fit_k=fit.k,
         )
         # energy from the block means (block centres at j·k + (k−1)/2): noise inside a
         # block does not add to it, the signal's own within-block variation is ~1e-6
@@ -563,6 +564,9 @@ def _finish(
         ratio = out["second"] / out["didt0"] if "second" in out else nan
         res["model_residual"] = out["fit_resid"] / out["peak"] if "fit_resid" in out else nan
     res["phase_ratio_model_free"] = ratio
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail_k = out.get("fit_k", nan)
+        res["decay_tau_us"] = np.where(tail_k > 0, dt * 1e6 / tail_k, nan)
     if ctx.channel is Channel.CURRENT and ctx.shape is not Shape.MONOPHASIC:
         res["phase_ratio"] = out["ratio_fit"]
         res["phase_ratio_se"] = out["ratio_fit_se"]

@@ -70,6 +70,9 @@ class PulseResult:
       and ``period_us``; ``log_decrement`` = α·T (ln of the ratio of
       successive same-sign peaks).
     - ``energy_J``: R·∫i² dt from onset to the end of the record (needs R).
+    - ``decay_tau_us``: monophasic only: the fitted time constant of the
+      freewheel decay L/(R + Rd) of the current, in µs (current channel; NaN
+      for other shapes and channels).
     - ``model_residual``: rms of the fit residual (block means over the pulse
       and either side of it) relative to the peak current; NaN when not fitted.
     - ``model_reason``: "" when the RLC model describes the record (or none
@@ -101,6 +104,7 @@ class PulseResult:
     phase_ratio_se: float
     phase_ratio_model_free: float
     model_residual: float
+    decay_tau_us: float = math.nan
     model_reason: str = ""
 
     @property
@@ -163,6 +167,7 @@ class PulseBatch:
     phase_ratio_se: np.ndarray
     phase_ratio_model_free: np.ndarray
     model_residual: np.ndarray
+    decay_tau_us: np.ndarray
     model_reason: tuple[str, ...] = ()
 
     @property

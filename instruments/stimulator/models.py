@@ -30,6 +30,7 @@ class DeviceModel:
     max_train_pulses: int = 10_000
     coil_cutoff_C: float = 40.0
     trains: bool = True
+    paired_pulses: bool = True  # two pulses at a set interval from the host's one command
     waveforms: tuple[str, ...] = ("biphasic",)
     sources: tuple[str, ...] = field(default=())
 
@@ -66,8 +67,9 @@ MAGSTIM_200 = DeviceModel(
     name="200-2",
     driver="magstim",
     trains=False,
+    paired_pulses=False,  # a single 200² has one capacitor: paired pulses need a BiStim²
     waveforms=("monophasic",),
-    sources=("MagPy Magstim class: no train commands",),
+    sources=("MagPy Magstim class: no train or interval commands",),
 )
 BISTIM2 = DeviceModel(
     name="bistim2",

@@ -22,6 +22,7 @@ def test_scope_identity(scope) -> None:
     assert scope.errors() == [], "the scope's error queue is not empty after connecting"
 
 
+@pytest.mark.needs("coil_temperature")
 def test_daq_coil_temperature(daq, bench, spec, measure) -> None:
     names = [n for n, c in bench.daq.channels.items() if c.kind == "thermocouple"]
     if not names:

@@ -1,4 +1,10 @@
-"""Pulse shape per waveform the device offers: template, zero crossings, period, phase ratio."""
+"""Pulse shape per waveform the device offers, each judged by its own metrics.
+
+Damped sinusoids (biphasic, half-sine): template, zero crossings, period, phase ratio.
+Monophasic: template, rise time to the current peak, width at 10 % of the peak current
+(FDA 2011 rTMS guidance) and the freewheel decay constant; it does not ring, so no
+period or phase ratio is asked of it.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,14 @@ def test_pulse_shape(waveform, spec, fire_and_capture, measure) -> None:
         return
     measure("normalised RMS error", e.nrmse, "", Limits(high=shape.nrmse_max), waveform=waveform)
     tt = shape.time_tolerance
+    cur = cap.current
+    for label, value, nominal in (
+        ("rise time to peak current", cur.t_peak_us - cur.onset_us, shape.rise_time_us),
+        ("pulse width", cur.pulse_width_us, shape.pulse_width_us),
+        ("freewheel decay time constant", cur.decay_tau_us, shape.decay_tau_us),
+    ):
+        if nominal is not None:
+            measure(label, value, "µs", nominal=nominal, tolerance=tt, waveform=waveform)
     for label, value, nominal in (
         (
             "first zero crossing",

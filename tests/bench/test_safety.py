@@ -25,6 +25,7 @@ def test_rate_above_spec_refused(spec) -> None:
         check_train(spec.limits, pct, Train(rate_hz=max_rate * 1.5, pulses=10))
 
 
+@pytest.mark.needs("trains")
 def test_refused_train_sends_nothing(spec, train, sim_world) -> None:
     before = len(sim_world.pulses)
     max_rate = spec.limits.max_rate_hz(100.0)

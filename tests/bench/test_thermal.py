@@ -7,6 +7,7 @@ import pytest
 from harness.limits import Limits
 
 
+@pytest.mark.needs("trains", "coil_temperature")
 def test_coil_heating_during_train(spec, train, measure) -> None:
     cap = train(rate_hz=10.0, pulses=40, percent=60)
     if cap.temperature_before is None:
@@ -22,6 +23,7 @@ def test_coil_heating_during_train(spec, train, measure) -> None:
     measure("coil temperature rise", rise, "K", Limits(low=0.0))
 
 
+@pytest.mark.needs("trains", "coil_temperature")
 def test_coil_cooling_rate(spec, rig, measure) -> None:
     """The coil sheds heat fast enough: Newton cooling time constant against the spec."""
     from harness.cooling import NoTemperatureChannel, measure_cooling

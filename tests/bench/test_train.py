@@ -41,6 +41,7 @@ def _pct(pct: float) -> Tolerance:
 
 
 @pytest.mark.parametrize("rate_hz", [10.0, 20.0])
+@pytest.mark.needs("trains")
 def test_train_timing(rate_hz, spec, train, measure) -> None:
     pulses = 40
     cap = train(rate_hz=rate_hz, pulses=pulses, percent=_safe_percent(spec, rate_hz))
@@ -58,6 +59,7 @@ def test_train_timing(rate_hz, spec, train, measure) -> None:
             tolerance=_ms(t.interval_tolerance_ms))
 
 
+@pytest.mark.needs("trains")
 def test_intertrain_interval(spec, train, measure, host_latency_scale) -> None:
     iti = max(1.0, spec.limits.min_intertrain_interval_s)
     cap = train(rate_hz=10.0, pulses=10, trains=2, iti_s=iti, percent=_safe_percent(spec, 10))
@@ -68,6 +70,7 @@ def test_intertrain_interval(spec, train, measure, host_latency_scale) -> None:
             tolerance=_host_ms(spec, host_latency_scale))
 
 
+@pytest.mark.needs("trains")
 def test_theta_burst(spec, train, measure) -> None:
     """3 pulses at 50 Hz, bursts repeated at 5 Hz (cTBS pattern), 10 bursts."""
     iti = 0.2 - 2 / 50.0  # burst period 200 ms minus the burst's own 40 ms
@@ -86,6 +89,7 @@ def test_theta_burst(spec, train, measure) -> None:
             tolerance=_pct(spec.timing.burst_rate_error_percent_max))
 
 
+@pytest.mark.needs("paired_pulses")
 def test_paired_pulse(spec, paired_pulse, measure) -> None:
     interval_ms = max(100.0, spec.limits.min_pulse_interval_ms)
     cap = paired_pulse(interval_ms=interval_ms, percent=30)
@@ -95,6 +99,7 @@ def test_paired_pulse(spec, paired_pulse, measure) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.needs("trains")
 def test_clinical_10hz_session(spec, train, measure) -> None:
     """3000 pulses at 10 Hz: 75 trains of 40 pulses, 26 s apart (a standard rTMS session)."""
     total = 0
@@ -104,6 +109,7 @@ def test_clinical_10hz_session(spec, train, measure) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.needs("trains")
 def test_clinical_itbs(spec, train, measure) -> None:
     """600-pulse iTBS: 2 s of theta burst (10 bursts of 3 at 50 Hz, 5 Hz) every 10 s, 20 times."""
     if spec.limits.min_intertrain_interval_s > 0.16:

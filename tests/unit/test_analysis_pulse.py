@@ -53,6 +53,19 @@ def expected(rlc: RLC, shape: str) -> dict[str, float]:
     return exp
 
 
+def test_monophasic_decay_constant_from_the_current_fit() -> None:
+    """The freewheel decay of a monophasic current is L/(R + Rd) (DESIGN physics), by hand."""
+    for rlc in PRESETS.values():
+        tau_us = rlc.L_H / (rlc.R_ohm + rlc.Rd_ohm) * 1e6
+        res, _ = run(
+            rlc, "monophasic", "current", noise_frac=0.002, int16=True, rng=np.random.default_rng(3)
+        )
+        assert res.valid, res.invalid_reason
+        assert res.decay_tau_us == pytest.approx(tau_us, rel=0.01)
+        bi, _ = run(rlc, "biphasic", "current")
+        assert math.isnan(bi.decay_tau_us)
+
+
 TIMES = ("t_peak_us", "zero_crossing1_us", "zero_crossing2_us", "end_us")
 
 

@@ -144,6 +144,20 @@ def test_spec_shape_for_unknown_waveform(tmp_path: Path) -> None:
         load_spec(write(tmp_path, text, "spec.toml"))
 
 
+@pytest.mark.parametrize(
+    "key", ["period_us = 400.0", "phase_ratio = 0.8", "second_zero_us = 200.0"]
+)
+def test_monophasic_shape_asks_no_ring(tmp_path: Path, key: str) -> None:
+    """A monophasic pulse does not ring: period and phase ratio are refused, naming the key."""
+    text = (ROOT / "specs" / "magstim-200-2-d70.toml").read_text()
+    text = text.replace("[shape.monophasic]\n", f"[shape.monophasic]\n{key}\n")
+    name = key.split(" ")[0]
+    with pytest.raises(
+        ConfigError, match=rf"shape\.monophasic\.{name}: a monophasic pulse does not ring"
+    ):
+        load_spec(write(tmp_path, text, "spec.toml"))
+
+
 def test_spec_expected_output_linear_and_table() -> None:
     spec = load_spec(ROOT / "specs" / "magstim-rapid2-d70.toml")
     assert spec.output.expected_didt(60) == pytest.approx(0.6 * 114.7)
