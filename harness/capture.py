@@ -10,6 +10,7 @@ Every analysed pulse is committed to the journal before the call returns.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -77,6 +78,33 @@ class PulseCapture:
     analysis: PulseResult | None = None
     expected_efield_V_per_m: float = math.nan  # the spec's E-field at this %MSO
     efield_tolerance: Tolerance | None = None  # the spec's band around it
+    # the scope settings the records were taken with (see :meth:`settings_line`)
+    scope_settings: dict[str, Any] = field(default_factory=dict)
+
+    def settings_line(self) -> str:
+        """The scope settings in one line, for a figure's caption."""
+        st = self.scope_settings
+        parts = []
+        for name, ch in st.get("channels", {}).items():
+            rec = st.get("records", {}).get(name)
+            if rec is None:
+                continue
+            parts.append(
+                f"{name} CH{ch['input']} {ch['volts_per_div']:.3g} V/div, offset "
+                f"{ch['offset_V']:g} V, probe {ch['probe']:g}x {ch['coupling']}"
+            )
+        rec = next(iter(st.get("records", {}).values()), None)
+        if rec is not None:
+            parts.append(f"{rec['points']} points at {rec['dt_s'] * 1e9:.4g} ns")
+        if tb := st.get("timebase"):
+            parts.append(
+                f"record {tb['record_s'] * 1e3:g} ms, {tb['pretrigger'] * 100:g} % pre-trigger"
+            )
+        if tr := st.get("trigger"):
+            parts.append(f"trigger {tr['source']} {tr['slope']} at {tr['level_V']:.3g} V")
+        if acq := st.get("acquisition"):
+            parts.append(str(acq))
+        return "scope: " + "; ".join(parts) if parts else ""
 
     @property
     def invalid_reason(self) -> str:
@@ -451,7 +479,24 @@ class BenchRig:
             analysis,
             expected_efield_V_per_m=self.spec.output.expected_efield(percent),
             efield_tolerance=self.spec.output.efield_tolerance,
+            scope_settings=self._scope_settings(wfs),
         )
+
+    def _scope_settings(self, wfs: dict[str, Waveform]) -> dict[str, Any]:
+        """What the scope was set to (as sent) and what it reported with each record."""
+        read = getattr(self.scope, "settings", None)
+        out: dict[str, Any] = read() if callable(read) else {}
+        out["records"] = {
+            name: {
+                "dt_s": w.dt_s,
+                "t0_s": w.t0_s,
+                "y_increment_V": w.y_increment,
+                "points": int(w.volts.size),
+                "scope": w.scope,
+            }
+            for name, w in wfs.items()
+        }
+        return out
 
     def _analyse_current(self, current_a: np.ndarray, w: Waveform, wave: str) -> PulseResult:
         return analyze_pulse(
@@ -505,6 +550,8 @@ class BenchRig:
             "model_residual": a.model_residual,
             "template_correlation": cap.efield_shape.correlation,
             "energy_J": r.energy_J,
+            # the scope settings of this capture (FDA: waveforms with the scope's settings)
+            "scope_settings": json.dumps(cap.scope_settings, sort_keys=True, default=str),
         }
         s.record_pulse(
             {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))},
