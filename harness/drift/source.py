@@ -115,15 +115,11 @@ def histories_from_points(points: Iterable[Mapping[str, Any]]) -> list[Calibrati
 
 def histories_from_journal(path: str | Path, serial: str | None = None) -> list[CalibrationHistory]:
     """Calibration histories in the journal at ``path`` (one serial or all)."""
-    from harness.record.export import Query, query
+    from harness.record.export import Query, stream
 
-    rows = query(path, Query(kind="measurement", serial=serial))
+    q = Query(kind="measurement", serial=serial, names=(OUTPUT_NAME, SLOPE_NAME))
     return [
-        h
-        for h in histories_from_points(
-            r for r in rows if r.get("name") in (OUTPUT_NAME, SLOPE_NAME)
-        )
-        if serial is None or h.serial == serial
+        h for h in histories_from_points(stream(path, q)) if serial is None or h.serial == serial
     ]
 
 

@@ -33,6 +33,7 @@ class Query:
     until_ns: int | None = None  # exclusive
     run_id: str | None = None
     limit: int | None = None
+    names: tuple[str, ...] = ()  # measurement names (the ``name`` tag) only; () = all
 
 
 def parse_time(text: str) -> int:
@@ -77,6 +78,13 @@ def _where(q: Query) -> tuple[str, list[Any]]:
             " = ? OR json_extract(tags, '$.coil_serial') = ?)"
         )
         args += [q.serial, q.serial]
+    if q.names:
+        # tag sets are few (bounded tags): the filter runs in SQLite, not in Python
+        marks = ",".join("?" * len(q.names))
+        clauses.append(
+            f"p.tagset IN (SELECT id FROM tagsets WHERE json_extract(tags, '$.name') IN ({marks}))"
+        )
+        args += list(q.names)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
@@ -110,6 +118,16 @@ def iter_rows(db: sqlite3.Connection, q: Query) -> Iterator[dict[str, Any]]:
             for k, v in json.loads(data).items():
                 row.setdefault(k, v if not isinstance(v, dict | list) else json.dumps(v))
         yield row
+
+
+def stream(path: str | Path, q: Query) -> Iterator[dict[str, Any]]:
+    """Rows matching ``q`` one at a time (memory does not grow with the journal)."""
+    db = connect(path, check=False)
+    try:
+        migrate(db)
+        yield from iter_rows(db, q)
+    finally:
+        db.close()
 
 
 def query(path: str | Path, q: Query) -> list[dict[str, Any]]:
