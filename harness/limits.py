@@ -22,6 +22,9 @@ class Verdict(enum.StrEnum):
 
     PASS = "pass"
     MARGINAL = "marginal"  # inside the hard limits but outside the marginal band
+    # ILAC-G8 guarded acceptance (harness.analysis.decision): within the guard band w
+    CONDITIONAL_PASS = "conditional_pass"  # inside the limits, closer than w to one
+    CONDITIONAL_FAIL = "conditional_fail"  # outside the limits, closer than w to one
     FAIL = "fail"
     INVALID = "invalid"  # could not be measured (clipped record, missing pulse, ...)
     UNSET = "unset"  # recorded without limits

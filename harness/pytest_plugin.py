@@ -57,6 +57,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--results", default="results", help="folder for reports (default: results)")
     g.addoption("--journal", help="journal file (default: the bench file's sinks.journal.path)")
     g.addoption("--sim-speed", type=float, help="simulated bench: world-clock speed factor")
+    g.addoption(
+        "--allow-expired-references",
+        action="store_true",
+        help="run although a reference instrument is past its due date (marked not traceable)",
+    )
     g.addoption("--run-slow", action="store_true", help="also run full-length protocols")
 
 
@@ -118,6 +123,7 @@ def _open_session(config: pytest.Config) -> BenchSession:
         results=config.getoption("--results"),
         journal=config.getoption("--journal"),
         sim_speed=config.getoption("--sim-speed"),
+        allow_expired_references=config.getoption("--allow-expired-references"),
     )
     try:
         session = BenchSession(opts).open()
@@ -430,7 +436,11 @@ def scope(tmsbench_session: BenchSession) -> Scope:
     config = s.bench.scope
     if config is None:
         pytest.skip("the bench has no scope")
-    return s.instrument("scope", lambda: open_scope(config))
+    inst = s.instrument("scope", lambda: open_scope(config))
+    wrong = s.bench.references.identity_mismatch("scope", inst.idn or inst.identify())
+    if wrong:  # a scope other than the calibrated one: no result of this run is traceable
+        pytest.exit(f"tmsbench: {s.bench.where()}: {wrong}", returncode=2)
+    return inst
 
 
 @pytest.fixture(scope="session")

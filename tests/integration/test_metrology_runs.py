@@ -1,0 +1,78 @@
+"""Reference instruments gate a run; the override marks every record and the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from harness.record.export import Query, query
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ONE_TEST = """
+def test_output(measure):
+    measure("E-field at 2 cm at 60 %MSO", 73.0, "V/m")
+"""
+
+
+def _bench(tmp: Path, due: dt.date) -> Path:
+    data = tomllib.loads((ROOT / "benches" / "sim.toml").read_text())
+    data["spec"] = str(ROOT / "specs" / "magstim-rapid2-d70.toml")
+    data["references"]["current_monitor"]["due"] = due
+    path = tmp / "bench.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp / "test_one.py").write_text(ONE_TEST)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_one.py",
+         "--results", str(tmp / "results"), "--journal", str(tmp / "journal.sqlite"), *args],
+        capture_output=True, text=True, cwd=tmp, timeout=300,
+    )  # fmt: skip
+
+
+def test_expired_reference_refuses_the_run_in_one_line(tmp_path: Path) -> None:
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    proc = _run(tmp_path, "--bench", str(_bench(tmp_path, yesterday)))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert "Traceback" not in out
+    lines = [ln for ln in out.splitlines() if "was due for calibration" in ln]
+    assert len(lines) == 1, out[-3000:]
+    assert "current_monitor" in lines[0] and "SIM-CM-0001" in lines[0]
+    assert yesterday.isoformat() in lines[0]
+    assert not (tmp_path / "journal.sqlite").exists()  # refused before anything was recorded
+
+
+def test_override_marks_records_and_report_not_traceable(tmp_path: Path) -> None:
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    bench = _bench(tmp_path, yesterday)
+    proc = _run(tmp_path, "--bench", str(bench), "--allow-expired-references")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    rows = query(tmp_path / "journal.sqlite", Query(kind="measurement"))
+    assert rows and all(r.get("tag_traceable") == "no" for r in rows)
+    runs = query(tmp_path / "journal.sqlite", Query(kind="run"))
+    (run,) = [r for r in runs if r["event"] == "start"]
+    assert str(run["traceable"]).startswith("no: references.current_monitor")
+    (report,) = (tmp_path / "results").glob("*/report.html")
+    assert "NOT TRACEABLE" in report.read_text()
+
+
+def test_valid_references_are_traceable(tmp_path: Path) -> None:
+    next_year = dt.date.today() + dt.timedelta(days=365)
+    proc = _run(tmp_path, "--bench", str(_bench(tmp_path, next_year)))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    rows = query(tmp_path / "journal.sqlite", Query(kind="measurement"))
+    assert rows and not any("tag_traceable" in r for r in rows)
+    (report,) = (tmp_path / "results").glob("*/report.html")
+    assert "NOT TRACEABLE" not in report.read_text()
