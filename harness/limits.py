@@ -132,6 +132,9 @@ class Measurement:
         val = format_value(self.value, self.unit, self.limits)
         if self.value is not None and not is_flag(self.unit, self.limits):
             val = f"{val} {self.unit}".rstrip()
+        big_u = self.extra.get("U")
+        if isinstance(big_u, float) and math.isfinite(big_u) and self.value is not None:
+            val = f"{val} (U = {big_u:.2g}{' ' + self.unit if self.unit else ''}, k = 2)"
         text = f"{self.name}: {val}, expected {format_limits(self.unit, self.limits)}"
         nom = self.limits.nominal
         if (

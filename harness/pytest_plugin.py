@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.analysis.decision import describe_rule
 from harness.capabilities import missing
 from harness.config import ConfigError, SpecConfig
 from harness.limits import Verdict
@@ -223,6 +224,9 @@ class Measure(MeasureRecorder):
         props.append((f"{name}.low", "" if m.limits.low is None else repr(m.limits.low)))
         props.append((f"{name}.high", "" if m.limits.high is None else repr(m.limits.high)))
         props.append((f"{name}.verdict", verdict.value))
+        for key in ("U", "u_c", "decision_rule"):  # uncertainty (k = 2) and the rule applied
+            if key in m.extra:
+                props.append((f"{name}.{key}", str(m.extra[key])))
         return verdict
 
 
@@ -321,6 +325,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         pending = bench_session.finish(verdict)
         context = dict(bench_session.context.describe())
+        rule = bench_session.spec.decision
+        context["decision rule"] = describe_rule(rule.rule, rule.guard_multiple) + (
+            "; failing verdicts: " + ", ".join(v.replace("_", " ") for v in rule.failing)
+        )
         if pending is not None:
             why = (
                 f" (the server said: {bench_session.forward_error})"

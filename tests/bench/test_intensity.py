@@ -20,6 +20,7 @@ def test_intensity_accuracy(level, spec, fire_and_capture, measure) -> None:
         "A/µs",
         nominal=out.expected_didt(level),
         tolerance=out.didt_tolerance,
+        quantity="didt",  # U from the current monitor, scope gain and timebase + fit SE
         invalid_reason=cap.invalid_reason,
         standard_error=cap.current.peak_didt_se_A_per_us,  # Type A, from the fit residuals
         model_free=seen.peak_didt_model_free_A_per_us,
@@ -31,6 +32,7 @@ def test_intensity_accuracy(level, spec, fire_and_capture, measure) -> None:
         "V/m",
         nominal=out.expected_efield(level),
         tolerance=out.efield_tolerance,
+        quantity="efield",
         invalid_reason=cap.invalid_reason,
     )
 
