@@ -93,6 +93,11 @@ def run_calibration(
         else (Verdict.MARGINAL if Verdict.MARGINAL in verdicts else Verdict.PASS)
     )
     ctx = session.context
+    # one certificate per check, numbered within the run (demo-history runs many checks)
+    n_certs = sum(1 for what, _ in session.artifacts if what.startswith("certificate ("))
+    stem = f"certificate-{ctx.stimulator_serial}-{ctx.run_id}" + (
+        f"-{n_certs + 1:02d}" if n_certs else ""
+    )
     session.journal.append_calibration(
         CalibrationRecord(
             serial=ctx.stimulator_serial,
@@ -107,6 +112,7 @@ def run_calibration(
             run_id=ctx.run_id,
             test_id=rig.test_id,
             time_ns=session.now_ns(),
+            certificate=stem,
         )
     )
     levels = np.array(fit.levels_percent)
@@ -147,7 +153,6 @@ def run_calibration(
         measurements=measurements,
         figures=figures,
     )
-    stem = f"certificate-{ctx.stimulator_serial}-{ctx.run_id}"
     html_path, pdf_path = certificate.write(cert, session.results_dir, stem)
     session.artifacts.append((f"certificate ({ctx.stimulator_serial}, {verdict})", pdf_path))
     return CalibrationResult(fit, verdict, list(measurements), html_path, pdf_path, figures)
