@@ -76,3 +76,23 @@ def test_valid_references_are_traceable(tmp_path: Path) -> None:
     assert rows and not any("tag_traceable" in r for r in rows)
     (report,) = (tmp_path / "results").glob("*/report.html")
     assert "NOT TRACEABLE" not in report.read_text()
+
+
+def test_other_scope_than_the_bench_file_names_stops_the_run(tmp_path: Path) -> None:
+    data = tomllib.loads((ROOT / "benches" / "sim.toml").read_text())
+    data["spec"] = str(ROOT / "specs" / "magstim-rapid2-d70.toml")
+    data["references"]["scope"]["serial"] = "MY-OTHER"
+    bench = tmp_path / "bench.toml"
+    bench.write_text(tomli_w.dumps(data))
+    (tmp_path / "test_scope.py").write_text("def test_scope(scope):\n    pass\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_scope.py",
+         "--bench", str(bench), "--results", str(tmp_path / "results"),
+         "--journal", str(tmp_path / "journal.sqlite")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    lines = [ln for ln in out.splitlines() if "to *IDN?" in ln]
+    assert len(lines) == 1 and "references.scope" in lines[0], out[-3000:]
+    assert "'TMSBENCH-SIM'" in lines[0] and "'MY-OTHER'" in lines[0] and "model" not in lines[0]

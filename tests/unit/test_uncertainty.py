@@ -68,3 +68,26 @@ def test_type_a_of_mean_by_hand() -> None:
     # 10, 12, 14: mean 12, s² = (4 + 0 + 4)/2 = 4, s/√3 = 2/1.732 051 = 1.154 701
     assert type_a_of_mean([10.0, 12.0, 14.0]) == pytest.approx(1.154701, rel=1e-6)
     assert math.isnan(type_a_of_mean([1.0]))
+
+
+def test_budget_reaches_the_journal_and_influx_fields(tmp_path) -> None:
+    from harness.limits import Limits, Measurement, Verdict
+    from harness.measure import budget_fields
+    from harness.record.encode import LineEncoder
+    from harness.record.journal import Journal
+    from harness.record.outbox import Outbox
+
+    b = budget("didt", 68.82, sensor=MONITOR, scope=SCOPE, type_a=0.05)
+    m = Measurement(
+        "peak dI/dt", 68.82, "A/µs", Limits(65.0, 72.0), Verdict.PASS, extra=budget_fields(b)
+    )
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.append_measurement(m)
+    with Outbox(path, "influx") as box:
+        (row,) = box.read_after(0, 10)
+        line = LineEncoder(box.tagset_json).encode(row)
+    fields = line.split(" ")[-2]
+    assert "U=1.7797" in fields and "u_c=0.8898" in fields and "k=2.0" in fields
+    assert "budget" not in fields  # the whole budget stays in the journal
+    assert '"scope gain (B)":0.7946' in row[-1]
