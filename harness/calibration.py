@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.analysis.calibration_fit import CalibrationFit, fit_calibration
+from harness.analysis.decision import describe_rule
 from harness.config import SpecConfig
 from harness.limits import Limits, Measurement, Verdict
 from harness.record.records import CalibrationRecord
@@ -59,6 +60,7 @@ def judge(fit: CalibrationFit, spec: SpecConfig, measure: MeasureRecorder) -> li
             "A/µs",
             nominal=spec.output.expected_didt(ref),
             tolerance=spec.output.didt_tolerance,
+            quantity="didt",  # U from the current monitor, scope gain and timebase
             at_percent=ref,
         ),
         measure(
@@ -67,6 +69,7 @@ def judge(fit: CalibrationFit, spec: SpecConfig, measure: MeasureRecorder) -> li
             "A/µs per %MSO",
             nominal=spec.output.expected_didt(100) / 100,
             tolerance=t,
+            quantity="didt",  # a dI/dt scale: the same relative uncertainty
         ),
         measure("calibration R²", fit.r2, "", Limits(low=cal.r2_min)),
         measure(
@@ -87,11 +90,13 @@ def run_calibration(
     xs, ys, last = sweep(rig, spec)
     fit = fit_calibration(xs, ys, spec.output.expected_didt)
     verdicts = judge(fit, spec, measure)
-    verdict = (
-        Verdict.FAIL
-        if Verdict.FAIL in verdicts or Verdict.INVALID in verdicts
-        else (Verdict.MARGINAL if Verdict.MARGINAL in verdicts else Verdict.PASS)
+    failing = {Verdict(v) for v in spec.decision.failing} | {Verdict.FAIL, Verdict.INVALID}
+    verdict = next(
+        (v for v in (Verdict.CONDITIONAL_PASS, Verdict.MARGINAL) if v in verdicts),
+        Verdict.PASS,
     )
+    if failing.intersection(verdicts):
+        verdict = Verdict.FAIL
     ctx = session.context
     # one certificate per check, numbered within the run (demo-history runs many checks)
     n_certs = sum(1 for what, _ in session.artifacts if what.startswith("certificate ("))
@@ -138,17 +143,24 @@ def run_calibration(
         title=f"Calibration certificate {ctx.stimulator_model} #{ctx.stimulator_serial}",
         verdict=verdict.value,
         context={
-            **ctx.describe(),
+            **{k: v for k, v in ctx.describe().items() if k != "reference instruments"},
+            "decision rule": describe_rule(spec.decision.rule, spec.decision.guard_multiple),
             "issued": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "fit": f"{fit.slope_per_percent:.5g} A/µs per %MSO, offset {fit.offset:+.4g} A/µs, "
             f"R² {fit.r2:.6f}, {fit.n_points} pulses",
         },
         instruments={
-            "stimulator": f"{bench.stimulator.driver} {bench.stimulator.model} at "
-            f"{bench.stimulator.resource}",
-            "scope": f"{getattr(rig.scope, 'name', '?')} at "
-            f"{bench.scope.resource if bench.scope else '-'}",
+            # identities only: a VISA resource names a port or path of this machine
+            "stimulator": f"{bench.stimulator.driver} {bench.stimulator.model}"
+            f" #{ctx.stimulator_serial}",
+            "scope": f"{getattr(rig.scope, 'name', '?')}",
             "coil": f"{bench.coil.model} #{bench.coil.serial}",
+            # the calibrated reference instruments the results rely on
+            **{
+                f"ref. {role.replace('_', ' ')}": f"{ref.model} #{ref.serial}, certificate"
+                f" {ref.certificate}, calibrated {ref.calibrated}, due {ref.due}"
+                for role, ref in bench.references.instruments.items()
+            },
         },
         measurements=measurements,
         figures=figures,

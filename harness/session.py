@@ -181,9 +181,8 @@ class BenchSession:
         refs = bench.references
         expired = refs.expired(today)
         if expired and not self.options.allow_expired_references:
-            raise ConfigError(
-                path, [*expired, "(--allow-expired-references runs anyway, not traceable)"]
-            )
+            hint = "; --allow-expired-references runs anyway, not traceable"
+            raise ConfigError(path, [*expired[:-1], expired[-1] + hint])
         for line in refs.due_soon(today):
             log.warning("%s: %s", path, line)
         return expired

@@ -96,3 +96,20 @@ def test_other_scope_than_the_bench_file_names_stops_the_run(tmp_path: Path) -> 
     lines = [ln for ln in out.splitlines() if "to *IDN?" in ln]
     assert len(lines) == 1 and "references.scope" in lines[0], out[-3000:]
     assert "'TMSBENCH-SIM'" in lines[0] and "'MY-OTHER'" in lines[0] and "model" not in lines[0]
+
+
+def test_certificate_of_an_untraceable_run_says_so(tmp_path: Path) -> None:
+    bench = _bench(tmp_path, dt.date.today() - dt.timedelta(days=1))
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "calibrate", "--serial", "SN-NT-1",
+         "--bench", str(bench), "--results", str(tmp_path / "results"),
+         "--journal", str(tmp_path / "journal.sqlite"), "--allow-expired-references"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    (html,) = (tmp_path / "results").glob("*/certificate-SN-NT-1-*.html")
+    text = html.read_text()
+    assert "NOT TRACEABLE: references.current_monitor" in text
+    assert "Pearson 1423 #SIM-CM-0001, certificate CAL-SIM-CM-0001-2026" in text
+    assert "U (k = 2)" in text and "simple acceptance (ILAC-G8:2019 4.2.1" in text
+    assert "/dev/" not in text and str(tmp_path) not in text  # no machine paths
