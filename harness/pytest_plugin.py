@@ -460,7 +460,11 @@ def daq(tmsbench_session: BenchSession) -> Daq:
     config = s.bench.daq
     if config is None:
         pytest.skip("the bench has no DAQ")
-    return s.instrument("daq", lambda: open_daq(config))
+    inst = s.instrument("daq", lambda: open_daq(config))
+    wrong = s.bench.references.daq_mismatch(*inst.identify())
+    if wrong:  # another DAQ than the calibrated one: no result of this run is traceable
+        pytest.exit(f"tmsbench: {s.bench.where()}: {wrong}", returncode=2)
+    return inst
 
 
 def _progress_writer(config: pytest.Config) -> Callable[[str], None] | None:

@@ -121,6 +121,24 @@ class References(BaseModel):
             return None
         return f"references.{role}: the instrument answers {' and '.join(wrong)} to *IDN?"
 
+    def daq_mismatch(self, product_type: str, serial_hex: str) -> str | None:
+        """Why the DAQ device's identity is not the bench file's ``[references.daq]``.
+
+        The product type must match; the serial (hex, as NI MAX shows it) too, unless the
+        device reports 0: NI-DAQmx simulated devices have no serial number.
+        """
+        ref = self.daq
+        if ref is None or not product_type:
+            return None
+        wrong = []
+        if product_type.casefold() != ref.model.casefold():
+            wrong.append(f"product type {product_type!r} (bench file: {ref.model!r})")
+        if serial_hex.strip("0") and _hex(serial_hex) != _hex(ref.serial):
+            wrong.append(f"serial {serial_hex!r} (bench file: {ref.serial!r})")
+        if not wrong:
+            return None
+        return f"references.daq: the device reports {' and '.join(wrong)}"
+
     def type_b(self, role: Role) -> TypeB | None:
         """The Type B accuracy of ``role`` for the uncertainty budget (None: not listed)."""
         ref = self.instruments.get(role)
@@ -133,3 +151,11 @@ class References(BaseModel):
             timebase_ppm=ref.timebase_ppm,
             distribution=ref.distribution,
         )
+
+
+def _hex(text: str) -> int | None:
+    """A serial number in hex as an int (``None``: not hex)."""
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None

@@ -78,24 +78,33 @@ def test_valid_references_are_traceable(tmp_path: Path) -> None:
     assert "NOT TRACEABLE" not in report.read_text()
 
 
-def test_other_scope_than_the_bench_file_names_stops_the_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("role", "key", "wrong", "fixture", "said", "right"),
+    [
+        ("scope", "serial", "MY-OTHER", "scope", "to *IDN?", "'TMSBENCH-SIM'"),
+        ("daq", "model", "USB-6001", "daq", "the device reports", "'PCIe-6351'"),
+    ],
+)
+def test_other_instrument_than_the_bench_file_names_stops_the_run(
+    tmp_path: Path, role: str, key: str, wrong: str, fixture: str, said: str, right: str
+) -> None:
     data = tomllib.loads((ROOT / "benches" / "sim.toml").read_text())
     data["spec"] = str(ROOT / "specs" / "magstim-rapid2-d70.toml")
-    data["references"]["scope"]["serial"] = "MY-OTHER"
+    data["references"][role][key] = wrong
     bench = tmp_path / "bench.toml"
     bench.write_text(tomli_w.dumps(data))
-    (tmp_path / "test_scope.py").write_text("def test_scope(scope):\n    pass\n")
+    (tmp_path / "test_inst.py").write_text(f"def test_inst({fixture}):\n    pass\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_scope.py",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_inst.py",
          "--bench", str(bench), "--results", str(tmp_path / "results"),
          "--journal", str(tmp_path / "journal.sqlite")],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
-    lines = [ln for ln in out.splitlines() if "to *IDN?" in ln]
-    assert len(lines) == 1 and "references.scope" in lines[0], out[-3000:]
-    assert "'TMSBENCH-SIM'" in lines[0] and "'MY-OTHER'" in lines[0] and "model" not in lines[0]
+    lines = [ln for ln in out.splitlines() if said in ln]
+    assert len(lines) == 1 and f"references.{role}" in lines[0], out[-3000:]
+    assert right in lines[0] and f"'{wrong}'" in lines[0]
 
 
 def test_certificate_of_an_untraceable_run_says_so(tmp_path: Path) -> None:

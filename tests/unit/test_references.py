@@ -89,3 +89,15 @@ def test_due_before_calibration_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         bench(tmp_path, text)
     assert "references.scope" in str(err.value) and "2025-01-10" in str(err.value)
+
+
+def test_daq_identity_product_type_and_hex_serial(tmp_path: Path) -> None:
+    text = BENCH + (
+        '[references.daq]\nmodel = "PCIe-6351"\nserial = "01A2B3C4"\ncertificate = "C-3"\n'
+        "calibrated = 2026-01-10\ndue = 2027-01-10\n"
+    )
+    refs = bench(tmp_path, text).references
+    assert refs.daq_mismatch("PCIe-6351", "1A2B3C4") is None  # NI MAX drops leading zeros
+    why = refs.daq_mismatch("USB-6001", "1A2B3C5")
+    assert why is not None and "'USB-6001'" in why and "'1A2B3C5'" in why
+    assert refs.daq_mismatch("PCIe-6351", "0") is None  # a simulated device has no serial
