@@ -146,4 +146,5 @@ class Measurement:
             dev = (self.value - nom) / abs(nom) * 100.0
             text += f" ({dev:+.1f} %)".replace("-", "−")
         why = self.extra.get("invalid_reason") if self.verdict is Verdict.INVALID else None
-        return f"{text} [{self.verdict.value.upper()}]" + (f" ({why})" if why else "")
+        shown = self.verdict.value.upper().replace("_", " ")
+        return f"{text} [{shown}]" + (f" ({why})" if why else "")

@@ -455,13 +455,18 @@ def scope(tmsbench_session: BenchSession) -> Scope:
 def daq(tmsbench_session: BenchSession) -> Daq:
     """The DAQ driver (skipped when the bench has none)."""
     from instruments.daq import open_daq
+    from instruments.daq.errors import DaqError
 
     s = tmsbench_session
     config = s.bench.daq
     if config is None:
         pytest.skip("the bench has no DAQ")
     inst = s.instrument("daq", lambda: open_daq(config))
-    wrong = s.bench.references.daq_mismatch(*inst.identify())
+    try:
+        identity = inst.identify()
+    except DaqError:  # an unreachable device fails the tests that use it, with their own lines
+        identity = ("", "")
+    wrong = s.bench.references.daq_mismatch(*identity)
     if wrong:  # another DAQ than the calibrated one: no result of this run is traceable
         pytest.exit(f"tmsbench: {s.bench.where()}: {wrong}", returncode=2)
     return inst

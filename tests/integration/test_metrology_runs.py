@@ -122,3 +122,50 @@ def test_certificate_of_an_untraceable_run_says_so(tmp_path: Path) -> None:
     assert "Pearson 1423 #SIM-CM-0001, certificate CAL-SIM-CM-0001-2026" in text
     assert "U (k = 2)" in text and "simple acceptance (ILAC-G8:2019 4.2.1" in text
     assert "/dev/" not in text and str(tmp_path) not in text  # no machine paths
+
+
+NEAR_LIMIT = """
+from harness.config import Tolerance
+
+def test_near_the_limit(measure):
+    # 72.26 A/µs is the spec's upper limit at 60 %MSO; U is about 1.9 A/µs here
+    measure("peak dI/dt at 60 %MSO", 71.9, "A/µs", nominal=68.82,
+            tolerance=Tolerance(relative=0.05),
+            quantity="didt", standard_error=0.01)
+"""
+
+
+@pytest.mark.parametrize(
+    ("decision", "rc", "verdict"),
+    [
+        ({}, 0, "pass"),  # simple acceptance: inside is a pass
+        ({"rule": "guarded"}, 0, "conditional_pass"),  # default failing: not a failure
+        (
+            {"rule": "guarded", "failing": ["fail", "invalid", "conditional_fail",
+                                            "conditional_pass"]},
+            1, "conditional_pass",
+        ),  # manufacturing release: a conditional pass fails the test
+    ],
+    ids=["simple", "guarded", "guarded-release"],
+)  # fmt: skip
+def test_the_spec_says_which_verdicts_fail(
+    tmp_path: Path, decision: dict[str, object], rc: int, verdict: str
+) -> None:
+    spec = tomllib.loads((ROOT / "specs" / "magstim-rapid2-d70.toml").read_text())
+    if decision:
+        spec["decision"] = decision
+    (tmp_path / "spec.toml").write_text(tomli_w.dumps(spec))
+    (tmp_path / "test_near.py").write_text(NEAR_LIMIT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_near.py",
+         "--spec", str(tmp_path / "spec.toml"), "--results", str(tmp_path / "results"),
+         "--journal", str(tmp_path / "journal.sqlite")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == rc, out[-3000:]
+    (row,) = query(tmp_path / "journal.sqlite", Query(kind="measurement"))
+    assert row["verdict"] == verdict
+    assert row["U"] == pytest.approx(2 * 71.9 * (0.0001 / 3 + 0.0004 / 3) ** 0.5, rel=1e-3)
+    if rc:
+        assert "[CONDITIONAL PASS]" in out and "U = 1.9 A/µs, k = 2" in out
