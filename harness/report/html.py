@@ -106,7 +106,10 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         counts[t.outcome] = counts.get(t.outcome, 0) + 1
     n_meas = sum(len(t.measurements) for t in tests)
     n_fail_meas = sum(
-        1 for t in tests for m in t.measurements if m.verdict in (Verdict.FAIL, Verdict.INVALID)
+        1
+        for t in tests
+        for m in t.measurements
+        if m.verdict in (Verdict.FAIL, Verdict.INVALID, Verdict.CONDITIONAL_FAIL)
     )
     overall = "fail" if counts.get("failed", 0) + counts.get("error", 0) else "pass"
     parts = [
