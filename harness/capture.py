@@ -80,8 +80,22 @@ class PulseCapture:
 
     @property
     def invalid_reason(self) -> str:
-        """Why the current record could not be measured ("" when it could)."""
-        return self.current.invalid_reason
+        """Why this pulse gives no valid reading ("" when it does).
+
+        Either the current record could not be measured, or the device delivered
+        another waveform than the one set (a biphasic pulse cut to a half-sine by a
+        thyristor misfire has the same peak dI/dt at onset, so an amplitude alone
+        would pass it: the pulse is not what a clinic's protocol asked for).
+        """
+        return self.current.invalid_reason or self.waveform_reason
+
+    @property
+    def waveform_reason(self) -> str:
+        """Why the delivered waveform is not the one set ("" when it is)."""
+        got = self.delivered_waveform
+        if not got or got == self.waveform:
+            return ""
+        return f"delivered a {got} pulse, not the {self.waveform} pulse set (misfire?)"
 
     def figure(self) -> bytes:
         """The E-field (or current) record over the spec's expected pulse, as PNG.
@@ -501,7 +515,8 @@ class BenchRig:
         )
 
     # ------------------------------------------------------------ trains
-    def _temperature(self) -> float | None:
+    def temperature(self) -> float | None:
+        """The coil thermocouple now (°C), ``None`` when the bench has none."""
         if self.daq is not None and self.temp_channel is not None:
             return float(self.daq.read_temperature(self.temp_channel))
         return None
@@ -540,7 +555,7 @@ class BenchRig:
         self.scope.configure_channel(
             cur, volts_per_div=volts_per_div(peaks[cur] * self.channels[cur].volts_per_unit)
         )
-        t_before = self._temperature()
+        t_before = self.temperature()
 
         def act() -> None:
             if total >= 2:
@@ -553,7 +568,7 @@ class BenchRig:
                 self.scope.wait(timeout_s=5.0 + stim.stimulator.wall(0.5))
 
         n_daq = self._counted(act)
-        t_after = self._temperature()
+        t_after = self.temperature()
         segs = self.scope.read_segments(cur) if total >= 2 else [self.scope.read_waveform(cur)]
         times, batch, n_valid = self._analyse_segments(segs)
         metrics = analyze_train(times, rate_hz)
