@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.analysis.calibration_fit import CalibrationFit, TableFit, fit_calibration, fit_table
+from harness.analysis.decision import describe_rule
 from harness.config import SpecConfig
 from harness.limits import Limits, Measurement, Verdict
 from harness.record import certificates
@@ -130,6 +131,7 @@ def judge(
             "A/µs",
             nominal=spec.output.expected_didt(ref),
             tolerance=spec.output.didt_tolerance,
+            quantity="didt",
             at_percent=ref,
         )
         return [reference, *judge_table(table, spec, measure, "calibration", invalid_reason)]
@@ -142,6 +144,7 @@ def judge(
             "A/µs",
             nominal=spec.output.expected_didt(ref),
             tolerance=spec.output.didt_tolerance,
+            quantity="didt",  # U from the current monitor, scope gain and timebase
             at_percent=ref,
         ),
         measure(
@@ -150,6 +153,7 @@ def judge(
             "A/µs per %MSO",
             nominal=spec.output.expected_didt(100) / 100,
             tolerance=t,
+            quantity="didt",  # a dI/dt scale: the same relative uncertainty
         ),
         measure(
             "calibration R²", fit.r2, "", Limits(low=cal.r2_min), invalid_reason=invalid_reason
@@ -175,12 +179,19 @@ def run_calibration(
     fit = fit_calibration(xs, ys, spec.output.expected_didt)
     # a pulse measured but not the one set (a misfire) makes the whole check INVALID
     verdicts = judge(fit, spec, measure, (xs, ys), pulse_problems(xs, caps))
-    verdict = (
-        Verdict.FAIL
-        if Verdict.FAIL in verdicts or Verdict.INVALID in verdicts
-        else (Verdict.MARGINAL if Verdict.MARGINAL in verdicts else Verdict.PASS)
+    failing = {Verdict(v) for v in spec.decision.failing} | {Verdict.FAIL, Verdict.INVALID}
+    verdict = next(
+        (v for v in (Verdict.CONDITIONAL_PASS, Verdict.MARGINAL) if v in verdicts),
+        Verdict.PASS,
     )
+    if failing.intersection(verdicts):
+        verdict = Verdict.FAIL
     ctx = session.context
+    # one certificate per check, numbered within the run (demo-history runs many checks)
+    n_certs = sum(1 for what, _ in session.artifacts if what.startswith("certificate ("))
+    stem = f"certificate-{ctx.stimulator_serial}-{ctx.run_id}" + (
+        f"-{n_certs + 1:02d}" if n_certs else ""
+    )
     session.journal.append_calibration(
         CalibrationRecord(
             serial=ctx.stimulator_serial,
@@ -195,6 +206,7 @@ def run_calibration(
             run_id=ctx.run_id,
             test_id=rig.test_id,
             time_ns=session.now_ns(),
+            certificate=stem,
         )
     )
     levels = np.array(fit.levels_percent)
@@ -220,22 +232,28 @@ def run_calibration(
         title=f"Calibration certificate {ctx.stimulator_model} #{ctx.stimulator_serial}",
         verdict=verdict.value,
         context={
-            **ctx.describe(),
+            **{k: v for k, v in ctx.describe().items() if k != "reference instruments"},
+            "decision rule": describe_rule(spec.decision.rule, spec.decision.guard_multiple),
             "issued": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "fit": f"{fit.slope_per_percent:.5g} A/µs per %MSO, offset {fit.offset:+.4g} A/µs, "
             f"R² {fit.r2:.6f}, {fit.n_points} pulses",
         },
         instruments={
-            "stimulator": f"{bench.stimulator.driver} {bench.stimulator.model} at "
-            f"{bench.stimulator.resource}",
-            "scope": f"{getattr(rig.scope, 'name', '?')} at "
-            f"{bench.scope.resource if bench.scope else '-'}",
+            # identities only: a VISA resource names a port or path of this machine
+            "stimulator": f"{bench.stimulator.driver} {bench.stimulator.model}"
+            f" #{ctx.stimulator_serial}",
+            "scope": f"{getattr(rig.scope, 'name', '?')}",
             "coil": f"{bench.coil.model} #{bench.coil.serial}",
+            # the calibrated reference instruments the results rely on
+            **{
+                f"ref. {role.replace('_', ' ')}": f"{ref.model} #{ref.serial}, certificate"
+                f" {ref.certificate}, calibrated {ref.calibrated}, due {ref.due}"
+                for role, ref in bench.references.instruments.items()
+            },
         },
         measurements=measurements,
         figures=figures,
     )
-    stem = f"certificate-{ctx.stimulator_serial}-{ctx.run_id}"
     html_path, pdf_path = certificate.write(cert, session.results_dir, stem)
     for path in (pdf_path, html_path):  # the issue rows: what `verify` checks, `approve` signs
         certificates.register(

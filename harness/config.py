@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.references import References
 from instruments.coil import CoilSettings
 from instruments.daq.settings import DaqChannel, DaqSettings
 from instruments.scope.settings import ScopeChannel, ScopeSettings
@@ -118,6 +119,8 @@ class BenchConfig(SimBenchSettings):
     spec: str | None = Field(default=None, description="spec file, relative to the bench file")
     stimulator: BenchStimulator
     sinks: Sinks = Sinks()
+    #: The calibrated instruments of the measurement chain (harness.references).
+    references: References = References()
 
     def spec_path(self) -> Path | None:
         """The spec file resolved against the bench file's folder."""
@@ -285,6 +288,20 @@ class CalibrationSpec(_Model):
     max_deviation_percent: Positive = 5.0
 
 
+class DecisionSpec(_Model):
+    """How verdicts are decided (ILAC-G8:2019; see ``harness.analysis.decision``).
+
+    ``failing`` lists the verdicts that fail a test: for manufacturing release add
+    ``"conditional_pass"`` (a value within the guard band is not released).
+    """
+
+    rule: Literal["simple", "guarded"] = "simple"
+    guard_multiple: Positive = 1.0  # w = guard_multiple · U
+    failing: list[
+        Literal["fail", "invalid", "conditional_fail", "conditional_pass", "marginal"]
+    ] = Field(default=["fail", "invalid", "conditional_fail"])
+
+
 class SpecConfig(_Model):
     """A whole spec file (one stimulator + coil model)."""
 
@@ -298,6 +315,7 @@ class SpecConfig(_Model):
     timing: TimingSpec = TimingSpec()
     calibration: CalibrationSpec = CalibrationSpec()
     thermal: ThermalSpec = ThermalSpec()
+    decision: DecisionSpec = DecisionSpec()
     #: The spec's own version: give a new one for every change of content.
     version: str = ""
     #: Who approved this version for release testing, and when (both or neither).

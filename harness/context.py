@@ -63,6 +63,10 @@ class RunContext:
     spec_sha256: str = ""  # the spec's content hash (harness.config.content_sha256)
     #: Why this is an engineering run, not a release test (empty: a release test).
     engineering: tuple[str, ...] = ()
+    #: The reference instruments of the measurement chain, one line each (role: identity).
+    references: tuple[str, ...] = ()
+    #: Why this run's results are not traceable (a reference past its due date); () if they are.
+    not_traceable: tuple[str, ...] = ()
 
     @property
     def run_type(self) -> str:
@@ -79,6 +83,10 @@ class RunContext:
         }
         if self.engineering:
             out["engineering_reasons"] = "; ".join(self.engineering)
+        if self.references:
+            out["references"] = "; ".join(self.references)
+        if self.not_traceable:
+            out["traceable"] = "no: " + "; ".join(self.not_traceable)
         return out
 
     @classmethod
@@ -136,6 +144,10 @@ class RunContext:
             else "ENGINEERING RUN (not a release test): " + "; ".join(self.engineering),
             "harness revision": self.git_revision,
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started_ns / 1e9)),
+            **({"reference instruments": "; ".join(self.references)} if self.references else {}),
+            "traceability": "NOT TRACEABLE: " + "; ".join(self.not_traceable)
+            if self.not_traceable
+            else "traceable (every reference instrument within its calibration)",
         }
 
 

@@ -22,6 +22,9 @@ class Verdict(enum.StrEnum):
 
     PASS = "pass"
     MARGINAL = "marginal"  # inside the hard limits but outside the marginal band
+    # ILAC-G8 guarded acceptance (harness.analysis.decision): within the guard band w
+    CONDITIONAL_PASS = "conditional_pass"  # inside the limits, closer than w to one
+    CONDITIONAL_FAIL = "conditional_fail"  # outside the limits, closer than w to one
     FAIL = "fail"
     INVALID = "invalid"  # could not be measured (clipped record, missing pulse, ...)
     UNSET = "unset"  # recorded without limits
@@ -135,6 +138,9 @@ class Measurement:
         val = format_value(self.value, self.unit, self.limits)
         if self.value is not None and not is_flag(self.unit, self.limits):
             val = f"{val} {self.unit}".rstrip()
+        big_u = self.extra.get("U")
+        if isinstance(big_u, float) and math.isfinite(big_u) and self.value is not None:
+            val = f"{val} (U = {big_u:.2g}{' ' + self.unit if self.unit else ''}, k = 2)"
         text = f"{self.name}: {val}, expected {format_limits(self.unit, self.limits)}"
         nom = self.limits.nominal
         if (
@@ -146,4 +152,5 @@ class Measurement:
             dev = (self.value - nom) / abs(nom) * 100.0
             text += f" ({dev:+.1f} %)".replace("-", "−")
         why = self.extra.get("invalid_reason") if self.verdict is Verdict.INVALID else None
-        return f"{text} [{self.verdict.value.upper()}]" + (f" ({why})" if why else "")
+        shown = self.verdict.value.upper().replace("_", " ")
+        return f"{text} [{shown}]" + (f" ({why})" if why else "")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.analysis.decision import describe_rule
 from harness.capabilities import missing
 from harness.config import ConfigError, SpecConfig
 from harness.limits import Verdict
@@ -57,6 +58,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--results", default="results", help="folder for reports (default: results)")
     g.addoption("--journal", help="journal file (default: the bench file's sinks.journal.path)")
     g.addoption("--sim-speed", type=float, help="simulated bench: world-clock speed factor")
+    g.addoption(
+        "--allow-expired-references",
+        action="store_true",
+        help="run although a reference instrument is past its due date (marked not traceable)",
+    )
     g.addoption("--run-slow", action="store_true", help="also run full-length protocols")
     g.addoption(
         "--attempts",
@@ -149,6 +155,7 @@ def _open_session(config: pytest.Config) -> BenchSession:
         results=config.getoption("--results"),
         journal=config.getoption("--journal"),
         sim_speed=config.getoption("--sim-speed"),
+        allow_expired_references=config.getoption("--allow-expired-references"),
     )
     try:
         session = BenchSession(opts).open()
@@ -251,6 +258,9 @@ class Measure(MeasureRecorder):
         props.append((f"{name}.low", "" if m.limits.low is None else repr(m.limits.low)))
         props.append((f"{name}.high", "" if m.limits.high is None else repr(m.limits.high)))
         props.append((f"{name}.verdict", verdict.value))
+        for key in ("U", "u_c", "decision_rule"):  # uncertainty (k = 2) and the rule applied
+            if key in m.extra:
+                props.append((f"{name}.{key}", str(m.extra[key])))
         return verdict
 
 
@@ -357,6 +367,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         pending = bench_session.finish(verdict)
         context = dict(bench_session.context.describe())
+        rule = bench_session.spec.decision
+        context["decision rule"] = describe_rule(rule.rule, rule.guard_multiple) + (
+            "; failing verdicts: " + ", ".join(v.replace("_", " ") for v in rule.failing)
+        )
         if pending is not None:
             why = (
                 f" (the server said: {bench_session.forward_error})"
@@ -472,19 +486,32 @@ def scope(tmsbench_session: BenchSession) -> Scope:
     config = s.bench.scope
     if config is None:
         pytest.skip("the bench has no scope")
-    return s.instrument("scope", lambda: open_scope(config))
+    inst = s.instrument("scope", lambda: open_scope(config))
+    wrong = s.bench.references.identity_mismatch("scope", inst.idn or inst.identify())
+    if wrong:  # a scope other than the calibrated one: no result of this run is traceable
+        pytest.exit(f"tmsbench: {s.bench.where()}: {wrong}", returncode=2)
+    return inst
 
 
 @pytest.fixture(scope="session")
 def daq(tmsbench_session: BenchSession) -> Daq:
     """The DAQ driver (skipped when the bench has none)."""
     from instruments.daq import open_daq
+    from instruments.daq.errors import DaqError
 
     s = tmsbench_session
     config = s.bench.daq
     if config is None:
         pytest.skip("the bench has no DAQ")
-    return s.instrument("daq", lambda: open_daq(config))
+    inst = s.instrument("daq", lambda: open_daq(config))
+    try:
+        identity = inst.identify()
+    except DaqError:  # an unreachable device fails the tests that use it, with their own lines
+        identity = ("", "")
+    wrong = s.bench.references.daq_mismatch(*identity)
+    if wrong:  # another DAQ than the calibrated one: no result of this run is traceable
+        pytest.exit(f"tmsbench: {s.bench.where()}: {wrong}", returncode=2)
+    return inst
 
 
 def _progress_writer(config: pytest.Config) -> Callable[[str], None] | None:

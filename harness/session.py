@@ -7,6 +7,7 @@ all) starts the simulated bench in this process.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -59,6 +60,8 @@ class SessionOptions:
     results: str = "results"
     journal: str | None = None
     sim_speed: float | None = None
+    #: run although a reference instrument is past its due date: the run is not traceable
+    allow_expired_references: bool = False
 
 
 @dataclass
@@ -78,6 +81,8 @@ class BenchSession:
     )  # points left unsent at the end of the run (None: no sink)
     forward_error: str | None = field(default=None, init=False)  # the sink's last refusal
     _finished: bool = field(default=False, init=False)
+    #: why results of this run are not traceable (expired references); [] when they are
+    not_traceable: list[str] = field(default_factory=list, init=False)
     results_dir: Path = field(init=False)
     tests: list[TestResult] = field(default_factory=list)
     # files a run wrote besides the report and journal: (what, path), e.g. certificates
@@ -105,6 +110,7 @@ class BenchSession:
             bench = bench.model_copy(
                 update={"sim": bench.sim.model_copy(update={"speed": opts.sim_speed})}
             )
+        self.not_traceable = self._check_references(bench, path)
         spec_path = Path(opts.spec) if opts.spec else bench.spec_path()
         if spec_path is None:
             raise ConfigError(path, ["spec: missing: give --spec or a spec key in the bench file"])
@@ -127,6 +133,10 @@ class BenchSession:
             spec_version=self.spec.version,
             spec_sha256=self.spec.content_sha256,
             engineering=tuple(self._engineering_reasons()),
+            references=tuple(
+                f"{role}: {ref.describe()}" for role, ref in bench.references.instruments.items()
+            ),
+            not_traceable=tuple(self.not_traceable),
         )
         self.results_dir = Path(opts.results) / self.context.run_id
         self.results_dir.mkdir(parents=True, exist_ok=True)
@@ -160,6 +170,23 @@ class BenchSession:
             self.forwarder = Forwarder(journal_path, bench.sinks.influxdb)
             self.forwarder.start()
         return self
+
+    def _check_references(self, bench: BenchConfig, path: Path) -> list[str]:
+        """Refuse a run on an expired reference instrument (unless allowed); warn before.
+
+        Judged on today's date (the wall clock: the run is being decided now, also when a
+        simulated world's calendar starts in the past). Returns why the run is not
+        traceable (``[]``: it is).
+        """
+        today = dt.date.today()
+        refs = bench.references
+        expired = refs.expired(today)
+        if expired and not self.options.allow_expired_references:
+            hint = "; --allow-expired-references runs anyway, not traceable"
+            raise ConfigError(path, [*expired[:-1], expired[-1] + hint])
+        for line in refs.due_soon(today):
+            log.warning("%s: %s", path, line)
+        return expired
 
     def _engineering_reasons(self) -> list[str]:
         """Why this run cannot release a device: the spec's own reasons, and a spec
@@ -233,8 +260,9 @@ class BenchSession:
 
     # ------------------------------------------------------------ recording
     def tags(self, **extra: str) -> dict[str, str]:
-        """The run's bounded tags plus ``extra``."""
-        return {**self.context.tags(), **{k: v for k, v in extra.items() if v}}
+        """The run's bounded tags plus ``extra`` (``traceable=no`` on an expired reference)."""
+        mark = {"traceable": "no"} if self.not_traceable else {}
+        return {**self.context.tags(), **mark, **{k: v for k, v in extra.items() if v}}
 
     def record(self, m: Measurement) -> Measurement:
         """Commit one measurement to the journal (durable before returning)."""

@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "harness.cli.dashboards",
     "harness.cli.audit",
     "harness.cli.approve",
+    "harness.cli.trace",
 )
 
 

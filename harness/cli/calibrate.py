@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
         argv += ["--sim-speed", str(args.sim_speed)]
     if args.junitxml:
         argv += [f"--junitxml={args.junitxml}"]
+    if args.allow_expired_references:
+        argv += ["--allow-expired-references"]
     return int(pytest.main(argv))
 
 
@@ -39,6 +41,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--journal", help="journal file (default: the bench file's)")
     p.add_argument("--results", default="results", help="folder for reports and certificates")
     p.add_argument("--junitxml", help="also write JUnit XML here")
+    p.add_argument(
+        "--allow-expired-references",
+        action="store_true",
+        help="run although a reference instrument is past its due date (not traceable)",
+    )
     p.add_argument(
         "--sim-speed", type=positive_float, help="simulated bench: world-clock speed factor"
     )

@@ -269,6 +269,7 @@ class CalibrationRecord:
     run_id: str = ""
     test_id: str = ""
     time_ns: int = field(default_factory=time.time_ns)
+    certificate: str = ""  # the certificate issued for this check (its number), if any
 
 
 def calibration_row(rec: CalibrationRecord) -> Row:
@@ -283,6 +284,8 @@ def calibration_row(rec: CalibrationRecord) -> Row:
         r_squared=float(rec.r_squared),
         worst_deviation=float(rec.worst_deviation),
     )
+    if rec.certificate:
+        data["certificate"] = rec.certificate
     return Row(
         Kind.CALIBRATION,
         int(rec.time_ns),

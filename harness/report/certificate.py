@@ -21,6 +21,7 @@ from harness.limits import Measurement
 from harness.report.html import _CSS, _badge, _measurement_rows
 
 VALUE_WIDTH = 78  # characters of a context value per line on the A4 page (9 pt)
+RESULT_WIDTH = 96  # characters of a result line (8.5 pt monospace) inside the A4 margins
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,12 @@ def render_pdf(cert: Certificate) -> bytes:
         fig.text(
             0.08,
             y - 0.03,
-            f"verdict: {cert.verdict.upper()}",
+            f"verdict: {cert.verdict.upper().replace('_', ' ')}",
             fontsize=13,
             color="darkgreen" if cert.verdict.lower() == "pass" else "darkred",
         )
+        if str(cert.context.get("traceability", "")).startswith("NOT TRACEABLE"):
+            fig.text(0.55, y - 0.03, "NOT TRACEABLE", fontsize=13, weight="bold", color="darkred")
         y -= 0.08
         for block in (cert.context, cert.instruments):
             for k, v in block.items():
@@ -86,8 +89,11 @@ def render_pdf(cert: Certificate) -> bytes:
         fig.text(0.08, y, "results", fontsize=11, weight="bold")
         y -= 0.028
         for m in cert.measurements:
-            fig.text(0.08, y, m.describe(), fontsize=8.5, family="monospace")
-            y -= 0.02
+            # a line with its U and limits may be longer than the page is wide: wrap it
+            for line in textwrap.wrap(m.describe(), width=RESULT_WIDTH, subsequent_indent="    "):
+                fig.text(0.08, y, line, fontsize=8.5, family="monospace")
+                y -= 0.016
+            y -= 0.004
         pdf.savefig(fig)
         plt.close(fig)
         for caption, png in cert.figures:

@@ -25,7 +25,8 @@ table.m th,table.m td{border-bottom:1px solid #d0d7de;padding:4px 10px;text-alig
 table.m td.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600}
 .pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}
-.marginal{background:#fff8c5;color:#7d4e00}.invalid,.error,.aborted{background:#ffebe9;color:#a40e26}
+.marginal,.conditional_pass{background:#fff8c5;color:#7d4e00}
+.conditional_fail{background:#ffebe9;color:#a40e26}.invalid,.error,.aborted{background:#ffebe9;color:#a40e26}
 .skipped,.unset{background:#eaeef2;color:#57606a}.rerun{background:#fff1e5;color:#953800}
 .passed{background:#dafbe1;color:#116329}.failed{background:#ffebe9;color:#a40e26}
 .test{border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;margin:12px 0}
@@ -64,11 +65,18 @@ class TestResult:
 
 
 def _badge(text: str) -> str:
-    return f'<span class="badge {html.escape(text.lower())}">{html.escape(text.upper())}</span>'
+    shown = html.escape(text.upper().replace("_", " "))
+    return f'<span class="badge {html.escape(text.lower())}">{shown}</span>'
 
 
 def _num(v: float | None) -> str:
     return "" if v is None else number(v)
+
+
+def _expanded_u(m: Measurement) -> str:
+    """The expanded uncertainty (k = 2) of ``m`` when it has a budget, else empty."""
+    big_u = m.extra.get("U")
+    return "" if not isinstance(big_u, float) else html.escape(f"± {big_u:.2g}")
 
 
 def _measurement_rows(ms: Iterable[Measurement]) -> str:
@@ -82,12 +90,13 @@ def _measurement_rows(ms: Iterable[Measurement]) -> str:
             f"<td>{html.escape(m.unit)}</td>"
             f'<td class="num">{_num(lim.low)}</td><td class="num">{_num(lim.high)}</td>'
             f"<td>{html.escape(format_limits(m.unit, lim))}</td>"
+            f'<td class="num">{_expanded_u(m)}</td>'
             f"<td>{_badge(m.verdict.value)}</td>"
             "</tr>"
         )
     head = (
         "<tr><th>characteristic</th><th>value</th><th>unit</th><th>low</th><th>high</th>"
-        "<th>limits</th><th>verdict</th></tr>"
+        "<th>limits</th><th>U (k = 2)</th><th>verdict</th></tr>"
     )
     return f'<table class="m">{head}{"".join(rows)}</table>'
 
@@ -99,7 +108,10 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         counts[t.outcome] = counts.get(t.outcome, 0) + 1
     n_meas = sum(len(t.measurements) for t in tests)
     n_fail_meas = sum(
-        1 for t in tests for m in t.measurements if m.verdict in (Verdict.FAIL, Verdict.INVALID)
+        1
+        for t in tests
+        for m in t.measurements
+        if m.verdict in (Verdict.FAIL, Verdict.INVALID, Verdict.CONDITIONAL_FAIL)
     )
     overall = "fail" if counts.get("failed", 0) + counts.get("error", 0) else "pass"
     # (a failed attempt run again counts as "rerun", not as a failure: its last attempt decides)

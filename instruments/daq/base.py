@@ -137,6 +137,10 @@ class Daq(Closeable):
     def write_line(self, channel: str, value: bool) -> None:
         """Drive a digital output line."""
 
+    def identify(self) -> tuple[str, str]:
+        """(product type, serial number) the device reports; ``("", "")`` if it cannot."""
+        return "", ""
+
     @abstractmethod
     def close(self) -> None:
         """Release the device (and the connection to it)."""

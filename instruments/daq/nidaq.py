@@ -48,6 +48,7 @@ from typing import Any
 import grpc
 import nidaqmx
 import nidaqmx.errors as nierr
+import nidaqmx.system
 import numpy as np
 from nidaqmx.constants import (
     READ_ALL_AVAILABLE,
@@ -253,6 +254,19 @@ class NidaqmxDaq(Daq):
                 task = nidaqmx.Task()
         self._open.add(task)
         return task
+
+    def identify(self) -> tuple[str, str]:
+        """(product type, serial number in hex as NI MAX shows it) of the device.
+
+        DAQmx Device attributes ProductType 0x0631 and SerialNum 0x0632 (nidaqmx_facts.md);
+        a simulated NI-DAQmx device reports serial 0.
+        """
+        with self._ni("reading the device identity"):
+            opts = None
+            if self._grpc_channel is not None:
+                opts = nidaqmx.GrpcSessionOptions(grpc_channel=self._grpc_channel, session_name="")
+            dev = nidaqmx.system.Device(self.device, grpc_options=opts)
+            return str(dev.product_type), f"{int(dev.serial_num):X}"
 
     def _close_task(self, task: Any) -> None:
         self._open.discard(task)

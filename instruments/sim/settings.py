@@ -95,6 +95,9 @@ class SimFaults(Settings):
     thyristor_misfire: Fraction = 0.0  # probability a biphasic pulse is cut to half-sine
     coil_cooling_degraded: Annotated[float, Field(ge=0, lt=1)] = 0.0  # fraction of cooling lost
     probe_noise: Annotated[float, Field(ge=0)] = 0.0  # extra noise, fraction of signal peak
+    # the current monitor reads this many % high (its real sensitivity, V/A, is higher than
+    # its label): out of tolerance in a way no check of the run can see
+    reference_gain_error: float = Field(default=0.0, ge=-50.0, le=50.0)
     # stimulator serial link
     serial_drop_after_n: Annotated[int, Field(ge=0)] = 0
     reply_delay_ms: Annotated[float, Field(ge=0)] = 0.0

@@ -33,4 +33,5 @@ def test_daq_coil_temperature(daq, bench, spec, measure) -> None:
             daq.read_temperature(name),
             "°C",
             Limits(low=5.0, high=spec.limits.coil_temperature_max_C),
+            quantity="temperature",
         )

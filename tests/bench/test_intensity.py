@@ -26,6 +26,7 @@ def test_intensity_accuracy(level, spec, fire_and_capture, measure) -> None:
         cap.current.peak_didt_A_per_us,  # RLC fit to the whole current record
         "A/µs",
         **(didt_band if decides in ("didt", "both") else {"expected": didt_band["nominal"]}),
+        quantity="didt",  # U from the current monitor, scope gain and timebase + fit SE
         invalid_reason=cap.invalid_reason,
         standard_error=cap.current.peak_didt_se_A_per_us,  # Type A, from the fit residuals
         model_free=seen.peak_didt_model_free_A_per_us,
@@ -38,6 +39,7 @@ def test_intensity_accuracy(level, spec, fire_and_capture, measure) -> None:
         cap.efield_peak_V_per_m,
         "V/m",
         **(efield_band if decides in ("efield", "both") else {"expected": efield_band["nominal"]}),
+        quantity="efield",
         invalid_reason=cap.invalid_reason,
     )
 

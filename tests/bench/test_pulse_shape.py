@@ -38,7 +38,15 @@ def test_pulse_shape(waveform, spec, fire_and_capture, measure) -> None:
         ("freewheel decay time constant", cur.decay_tau_us, shape.decay_tau_us),
     ):
         if nominal is not None:
-            measure(label, value, "µs", nominal=nominal, tolerance=tt, waveform=waveform)
+            measure(
+                label,
+                value,
+                "µs",
+                nominal=nominal,
+                tolerance=tt,
+                waveform=waveform,
+                quantity="time",
+            )
     for label, value, nominal in (
         (
             "first zero crossing",
@@ -53,7 +61,15 @@ def test_pulse_shape(waveform, spec, fire_and_capture, measure) -> None:
         ("period", cap.current.period_us, shape.period_us),
     ):
         if nominal is not None:
-            measure(label, value, "µs", nominal=nominal, tolerance=tt, waveform=waveform)
+            measure(
+                label,
+                value,
+                "µs",
+                nominal=nominal,
+                tolerance=tt,
+                waveform=waveform,
+                quantity="time",
+            )
     if shape.phase_ratio is not None:
         measure(
             "phase ratio (2nd/1st)",
@@ -62,4 +78,6 @@ def test_pulse_shape(waveform, spec, fire_and_capture, measure) -> None:
             nominal=shape.phase_ratio,
             tolerance=shape.ratio_tolerance,
             waveform=waveform,
+            quantity="ratio",
+            type_a=cap.current.phase_ratio_se,  # from the fit
         )
