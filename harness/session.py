@@ -8,6 +8,7 @@ all) starts the simulated bench in this process.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -161,7 +162,7 @@ class BenchSession:
                 bench=Path(self.context.bench_file).name,
                 started_ns=self.context.started_ns,
                 tags=self.context.tags(),
-                method=self.context.method(),
+                method={**self.context.method(), **_daq_settings(bench)},
             )
         )
         if bench.sinks.influxdb is not None:
@@ -320,3 +321,13 @@ class BenchSession:
         if world is not None:
             return world.clock.epoch_ns(world.clock.now())
         return time.time_ns()
+
+
+def _daq_settings(bench: BenchConfig) -> dict[str, str]:
+    """The DAQ task settings of the run (device, sample rate, each channel's type, range,
+    terminal and scaling), as JSON for the run's start point; {} without a DAQ."""
+    if bench.daq is None:
+        return {}
+    daq = bench.daq.model_dump(mode="json", exclude={"grpc", "call_margin_s"})
+    return {"daq_settings": json.dumps(daq, sort_keys=True)}
+

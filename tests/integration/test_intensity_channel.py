@@ -7,6 +7,7 @@ the E-field decides; the other way round for dI/dt.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,14 @@ def test_the_deciding_reading(decides: str, tight: str, rc: int, tmp_path: Path)
     # both readings reach the journal, whichever decides
     assert any(n.startswith("peak dI/dt at 60") for n in names), names
     assert any(n.startswith("E-field at 2 cm at 60") for n in names), names
+    # the run records the DAQ task settings it ran with (FDA: settings with the records)
+    (start,) = [
+        r
+        for r in query(tmp_path / "journal.sqlite", Query(kind="run"))
+        if r.get("event") == "start"
+    ]
+    daq = json.loads(start["daq_settings"])
+    assert daq["channels"]["coil_temp"]["kind"] == "thermocouple" and daq["sample_rate_hz"] > 0
     if rc:
         quantity = "peak dI/dt" if tight == "didt" else "E-field"
         assert f"{quantity} at" in proc.stdout and "[FAIL]" in proc.stdout, proc.stdout[-2000:]
