@@ -27,6 +27,7 @@ from harness.report.html import TestResult
 from harness.report.html import write as write_report
 from harness.safety import Terminated, raise_terminated, reset_stop, stop_requested
 from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
+from harness.station.events import EventsPlugin, EventWriter
 
 if TYPE_CHECKING:  # drivers are imported lazily, when a test needs them
     from harness.capture import BenchRig, PulseCapture, TrainCapture
@@ -42,6 +43,7 @@ _REPORTED = pytest.StashKey[TestResult]()  # the report's entry of a test, for i
 _TERMINATED = pytest.StashKey[Terminated]()
 _SAVED_SIGNALS = pytest.StashKey[dict[int, Any]]()
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_EVENTS = pytest.StashKey[EventWriter | None]()  # --events: progress for the station page
 
 
 # --------------------------------------------------------------------- options
@@ -58,6 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--journal", help="journal file (default: the bench file's sinks.journal.path)")
     g.addoption("--sim-speed", type=float, help="simulated bench: world-clock speed factor")
     g.addoption("--run-slow", action="store_true", help="also run full-length protocols")
+    g.addoption("--events", metavar="FILE", help="write progress as JSON lines (station page)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,6 +75,11 @@ def pytest_configure(config: pytest.Config) -> None:
     ):
         config.addinivalue_line("markers", line)
     config.stash[_SESSION] = None
+    events_file = config.getoption("--events", None)
+    events = EventWriter(events_file) if events_file else None
+    config.stash[_EVENTS] = events
+    if events is not None:
+        config.pluginmanager.register(EventsPlugin(events), "tmsbench-events")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -128,7 +136,45 @@ def _open_session(config: pytest.Config) -> BenchSession:
         pytest.exit(f"tmsbench: {exc}", returncode=2)
     config.stash[_SESSION] = session
     _catch_sigterm(config)
+    _emit_run_start(config, session)
     return session
+
+
+def _emit_run_start(config: pytest.Config, session: BenchSession) -> None:
+    events = config.stash.get(_EVENTS, None)
+    if events is not None:
+        ctx = session.context
+        events.emit(
+            "run_start",
+            run_id=ctx.run_id,
+            station=ctx.station,
+            operator=ctx.operator,
+            serial=ctx.stimulator_serial,
+            spec=session.spec.name,
+            simulated=session.bench.sim is not None,
+        )
+
+
+def _emit_run_finish(config: pytest.Config, session: BenchSession, verdict: Verdict) -> None:
+    events = config.stash.get(_EVENTS, None)
+    if events is None:
+        return
+    failures = [
+        {"test": t.nodeid, "name": m.name, "value": m.value, "unit": m.unit,
+         "limits": m.limits.describe(m.unit), "verdict": m.verdict.value}
+        for t in session.tests
+        for m in t.measurements
+        if m.verdict in (Verdict.FAIL, Verdict.INVALID)
+    ]
+    events.emit(
+        "run_finish",
+        run_id=session.context.run_id,
+        verdict=verdict.value,
+        report=str((session.results_dir / "report.html").resolve()),
+        artifacts=[[what, str(path.resolve())] for what, path in session.artifacts],
+        failures=failures,
+        failed_tests=[t.nodeid for t in session.tests if t.outcome in ("failed", "error")],
+    )
 
 
 def _catch_sigterm(config: pytest.Config) -> None:
@@ -217,6 +263,9 @@ class Measure(MeasureRecorder):
         props.append((f"{name}.low", "" if m.limits.low is None else repr(m.limits.low)))
         props.append((f"{name}.high", "" if m.limits.high is None else repr(m.limits.high)))
         props.append((f"{name}.verdict", verdict.value))
+        events = self.item.config.stash.get(_EVENTS, None)
+        if events is not None:
+            events.measurement(m)
         return verdict
 
 
@@ -337,6 +386,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     finally:
         bench_session.close(verdict)
         _restore_sigterm(session.config)
+        _emit_run_finish(session.config, bench_session, verdict)
     session.config.stash[_REPORT] = (report, bench_session.journal_path)
     session.config.stash[_ARTIFACTS] = list(bench_session.artifacts)
     if terminated is not None:
@@ -486,6 +536,7 @@ def rig(
         s.spec,
         test_id=request.node.nodeid,
         progress=_progress_writer(request.config),
+        listener=request.config.stash.get(_EVENTS, None),
     )
     try:
         yield r

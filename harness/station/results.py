@@ -1,0 +1,158 @@
+"""What the results pages show, read from the journal (no web code here).
+
+Runs come from the journal's run points (start and finish, with the run's context tags);
+a run's measurements and a device's calibration history from its measurement points,
+through :func:`harness.record.export.query`, as ``tmsbench export`` reads them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.drift.source import OUTPUT_NAME, SLOPE_NAME
+from harness.record.export import Query, query
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as the runs table lists it."""
+
+    run_id: str
+    started_ns: int
+    station: str
+    operator: str
+    serial: str
+    coil_serial: str
+    spec: str
+    verdict: str  # "" while it has not finished (or never did: a killed run)
+    duration_s: float | None
+
+    @property
+    def date(self) -> str:
+        """Start date, UTC (YYYY-MM-DD)."""
+        return _utc(self.started_ns)[:10]
+
+    @property
+    def started(self) -> str:
+        """Start time, UTC."""
+        return _utc(self.started_ns)
+
+
+def _utc(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def runs(
+    journal: Path,
+    *,
+    serial: str = "",
+    station: str = "",
+    verdict: str = "",
+    date: str = "",
+) -> list[RunRow]:
+    """Runs in the journal, newest first, filtered (empty filter: any)."""
+    if not journal.exists():
+        return []
+    start: dict[str, dict[str, Any]] = {}
+    finish: dict[str, dict[str, Any]] = {}
+    for r in query(journal, Query(kind="run")):
+        (start if r.get("event") == "start" else finish)[r["run_id"]] = r
+    out = []
+    for run_id, s in start.items():
+        f = finish.get(run_id, {})
+        row = RunRow(
+            run_id=run_id,
+            started_ns=int(s["time_ns"]),
+            station=str(s.get("station", "")),
+            operator=str(s.get("operator", "")),
+            serial=str(s.get("stimulator_serial", "")),
+            coil_serial=str(s.get("coil_serial", "")),
+            spec=str(s.get("spec_name", "")),
+            verdict=str(f.get("verdict", "")),
+            duration_s=f.get("duration_s"),
+        )
+        if (
+            (not serial or serial in (row.serial, row.coil_serial))
+            and (not station or row.station == station)
+            and (not verdict or row.verdict == verdict)
+            and (not date or row.date == date)
+        ):
+            out.append(row)
+    return sorted(out, key=lambda r: r.started_ns, reverse=True)
+
+
+def run_measurements(journal: Path, run_id: str) -> list[dict[str, Any]]:
+    """Every measurement of one run, in journal order."""
+    if not journal.exists():
+        return []
+    return query(journal, Query(kind="measurement", run_id=run_id))
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """One calibration check of a device: output at the reference intensity and slope."""
+
+    run_id: str
+    time: str
+    output: float | None
+    output_low: float | None
+    output_high: float | None
+    output_verdict: str
+    slope: float | None
+    slope_verdict: str
+
+
+def calibration_history(journal: Path, serial: str) -> list[CalibrationCheck]:
+    """A device's calibration checks, oldest first (the rows ``tmsbench drift`` reads)."""
+    if not journal.exists():
+        return []
+    by_run: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in query(journal, Query(kind="measurement", serial=serial)):
+        if r.get("stimulator_serial") == serial and r.get("name") in (OUTPUT_NAME, SLOPE_NAME):
+            by_run[r["run_id"]][r["name"]] = r
+    checks = []
+    for run_id, ms in by_run.items():
+        o, s = ms.get(OUTPUT_NAME, {}), ms.get(SLOPE_NAME, {})
+        first = o or s
+        checks.append(
+            CalibrationCheck(
+                run_id=run_id,
+                time=_utc(int(first["time_ns"])),
+                output=o.get("value"),
+                output_low=o.get("low"),
+                output_high=o.get("high"),
+                output_verdict=str(o.get("verdict", "")),
+                slope=s.get("value"),
+                slope_verdict=str(s.get("verdict", "")),
+            )
+        )
+    return sorted(checks, key=lambda c: c.time)
+
+
+@dataclass(frozen=True)
+class StationDay:
+    """Unit pass rate of one station on one day (runs, not measurements)."""
+
+    station: str
+    date: str
+    runs: int
+    passed: int
+
+    @property
+    def pass_rate_pct(self) -> float:
+        return 100.0 * self.passed / self.runs if self.runs else 0.0
+
+
+def pass_rate_by_station_day(rows: list[RunRow]) -> list[StationDay]:
+    """Finished runs per station and day and how many passed (the Manufacturing panel)."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        if r.verdict:
+            c = counts[(r.station, r.date)]
+            c[0] += 1
+            c[1] += r.verdict == "pass"
+    return [StationDay(st, d, n, p) for (st, d), (n, p) in sorted(counts.items())]
