@@ -102,8 +102,8 @@ function drawPulse(ev) {
     });
     g.stroke(); g.setLineDash([]);
   };
-  if (ev.template) line(ev.template, "#e07b00", 2, [6, 4]);
-  line(ev.y, "#1f5fbf", 1.5, []);
+  line(ev.y, "#1f5fbf", 2, []);
+  if (ev.template) line(ev.template, "#e07b00", 1.5, [6, 4]);
   $("pulse-caption").textContent =
     `${ev.waveform} at ${fmt(ev.percent)} %MSO` + (ev.template ? " (dashed: spec's expected pulse)" : "");
 }
@@ -199,7 +199,10 @@ $("operator").addEventListener("keydown", (e) => {
   if (e.key === "Enter") { e.preventDefault(); $("serial").focus(); $("serial").select(); }
 });
 $("serial").addEventListener("keydown", (e) => {
-  if (e.key === "Enter") { e.preventDefault(); $("start").focus(); }
+  if (e.key !== "Enter") return;
+  e.preventDefault();
+  if ($("start").disabled) message("A run is going on: Start is refused until it has ended");
+  else $("start").focus();
 });
 $("start-form").addEventListener("submit", (e) => { e.preventDefault(); start(null); });
 $("stop").addEventListener("click", stop);
