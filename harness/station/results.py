@@ -107,21 +107,30 @@ class CalibrationCheck:
 
 
 def calibration_history(journal: Path, serial: str) -> list[CalibrationCheck]:
-    """A device's calibration checks, oldest first (the rows ``tmsbench drift`` reads)."""
+    """A device's calibration checks, oldest first (the rows ``tmsbench drift`` reads).
+
+    Each reference-output measurement is one check; the slope measured after it in the
+    same run belongs to it (one run may hold many checks: ``tmsbench demo-history``).
+    """
     if not journal.exists():
         return []
-    by_run: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    checks: list[dict[str, Any]] = []
+    latest: dict[str, dict[str, Any]] = {}  # run id -> its latest check
     for r in query(journal, Query(kind="measurement", serial=serial)):
-        if r.get("stimulator_serial") == serial and r.get("name") in (OUTPUT_NAME, SLOPE_NAME):
-            by_run[r["run_id"]][r["name"]] = r
-    checks = []
-    for run_id, ms in by_run.items():
-        o, s = ms.get(OUTPUT_NAME, {}), ms.get(SLOPE_NAME, {})
-        first = o or s
-        checks.append(
+        if r.get("stimulator_serial") != serial:
+            continue
+        if r.get("name") == OUTPUT_NAME:
+            latest[r["run_id"]] = {"output": r}
+            checks.append(latest[r["run_id"]])
+        elif r.get("name") == SLOPE_NAME and r["run_id"] in latest:
+            latest[r["run_id"]].setdefault("slope", r)
+    out = []
+    for c in checks:
+        o, s = c["output"], c.get("slope", {})
+        out.append(
             CalibrationCheck(
-                run_id=run_id,
-                time=_utc(int(first["time_ns"])),
+                run_id=str(o["run_id"]),
+                time=_utc(int(o["time_ns"])),
                 output=o.get("value"),
                 output_low=o.get("low"),
                 output_high=o.get("high"),
@@ -130,7 +139,7 @@ def calibration_history(journal: Path, serial: str) -> list[CalibrationCheck]:
                 slope_verdict=str(s.get("verdict", "")),
             )
         )
-    return sorted(checks, key=lambda c: c.time)
+    return sorted(out, key=lambda c: c.time)
 
 
 @dataclass(frozen=True)
