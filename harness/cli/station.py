@@ -56,10 +56,8 @@ def run(args: argparse.Namespace) -> int:
     where = "SIMULATED bench" if station.simulated else "bench"
     print(f"tmsbench station: http://{args.host}:{args.port}/  ({where} {bench_path.name}, "
           f"journal {journal})", flush=True)
-    try:
-        uvicorn.run(create_app(station), host=args.host, port=args.port, log_level="warning")
-    finally:
-        runner.shutdown()
+    # the app's shutdown stops a run still going (uvicorn then re-raises the signal)
+    uvicorn.run(create_app(station), host=args.host, port=args.port, log_level="warning")
     return 0
 
 

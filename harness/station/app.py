@@ -9,6 +9,7 @@ from the results folder only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -158,7 +159,14 @@ def create_app(station: Station) -> Starlette:
         Route("/drift/overview.png", drift_png),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # the server is stopping (Ctrl-C, SIGTERM): stop a run still going, as Stop does,
+        # and wait for it to disarm and write its report
+        await asyncio.to_thread(station.runner.shutdown)
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.station = station
     return app
 

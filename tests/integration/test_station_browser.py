@@ -219,3 +219,26 @@ def test_stop_mid_train_disarms_the_device_and_keeps_every_measurement(
     finally:
         page.quit()
         station.stop()
+
+
+def test_stopping_the_station_mid_run_stops_the_run_and_disarms(
+    tmp_path: Path, sim: SimProcess
+) -> None:
+    station = StationProcess(tmp_path, "--bench", str(sim.live))
+    try:
+        code, _ = station.post("/api/start", {"operator": "op-17", "serial": "SN-TRAIN-8",
+                                              "plan": "trains"})
+        assert code == 200
+        started = time.time()
+        assert sim.wait_event("armed", started, 90) is not None, "never armed"
+        time.sleep(1.0)  # in the first train
+        sent = time.time()
+        station.proc.terminate()  # the station's server is stopped, not the run
+        event = sim.wait_event("disarmed", sent, 10)
+        assert event is not None, "the simulated stimulator was never disarmed"
+        assert event[1] == "disarmed (command)", f"disarmed by {event[1]}, not by the run"
+        station.proc.wait(60)
+        run_id = _run_id(tmp_path)
+        assert _run_verdict(tmp_path / "results" / "journal.sqlite", run_id) == "aborted"
+    finally:
+        station.stop()
