@@ -198,6 +198,8 @@ class CaptureListener(Protocol):
 
     def pulse(self, cap: PulseCapture) -> None: ...
 
+    def record(self, w: Waveform, percent: float, waveform: str) -> None: ...
+
     def temperature(self, celsius: float, phase: str) -> None: ...
 
 
@@ -568,6 +570,8 @@ class BenchRig:
         n_daq = self._counted(act)
         t_after = self._temperature()
         segs = self.scope.read_segments(cur) if total >= 2 else [self.scope.read_waveform(cur)]
+        if self.listener is not None and segs:  # the train's last pulse, as recorded
+            self.listener.record(segs[-1], percent, self._waveform or self.spec.waveforms[0])
         times, batch, n_valid = self._analyse_segments(segs)
         metrics = analyze_train(times, rate_hz)
         bursts = None

@@ -20,6 +20,7 @@ import pytest
 
 from harness.capabilities import missing
 from harness.config import ConfigError, SpecConfig
+from harness.formatting import format_limits, format_value
 from harness.limits import Verdict
 from harness.measure import MeasureRecorder
 from harness.record.schema import JournalError
@@ -161,7 +162,8 @@ def _emit_run_finish(config: pytest.Config, session: BenchSession, verdict: Verd
         return
     failures = [
         {"test": t.nodeid, "name": m.name, "value": m.value, "unit": m.unit,
-         "limits": m.limits.describe(m.unit), "verdict": m.verdict.value}
+         "text": format_value(m.value, m.unit, m.limits),
+         "limits": format_limits(m.unit, m.limits), "verdict": m.verdict.value}
         for t in session.tests
         for m in t.measurements
         if m.verdict in (Verdict.FAIL, Verdict.INVALID)

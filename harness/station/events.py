@@ -26,9 +26,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.formatting import format_limits, format_value
+
 if TYPE_CHECKING:
+    import numpy as np
+
     from harness.capture import PulseCapture
     from harness.limits import Measurement
+    from instruments.scope.waveform import Waveform
 
 #: at most this many points of a pulse record go to the page (it draws a line, not data)
 PULSE_POINTS = 600
@@ -95,11 +100,12 @@ class EventWriter:
             test=m.test_id,
             name=m.name,
             value=_num(m.value),
+            text=format_value(m.value, m.unit, lim),  # as the report prints it
             unit=m.unit,
             low=_num(lim.low),
             high=_num(lim.high),
             nominal=_num(lim.nominal),
-            limits=lim.describe(m.unit),
+            limits=format_limits(m.unit, lim),
             verdict=m.verdict.value,
             **extra,
         )
@@ -108,21 +114,32 @@ class EventWriter:
         """The latest captured pulse (E-field, else current) with the spec's expected pulse."""
         name = "efield" if "efield" in cap.waveforms else "current"
         w = cap.waveforms[name]
-        y = w.volts / w.volts_per_unit
-        step = max(1, len(y) // PULSE_POINTS)
         template = None
         expected = cap.expected_efield_V_per_m
         if name == "efield" and cap.template is not None and math.isfinite(expected):
-            template = [_num(v) for v in (cap.template * expected)[::step]]
+            template = cap.template * expected
+        self._record(w, cap.percent, cap.delivered_waveform or cap.waveform, name, template)
+
+    def record(self, w: Waveform, percent: float, waveform: str) -> None:
+        """A pulse record with no expected pulse to draw over it (a train's last pulse)."""
+        self._record(w, percent, waveform, w.quantity, None)
+
+    def _record(
+        self, w: Waveform, percent: float, waveform: str, quantity: str,
+        template: np.ndarray | None,
+    ) -> None:
+        y = w.volts / w.volts_per_unit
+        step = max(1, len(y) // PULSE_POINTS)
+        unit = {"efield": "V/m", "current": "A", "didt": "A/µs"}.get(quantity, "")
         self.emit(
             "pulse",
             test=self.current_test,
-            percent=cap.percent,
-            waveform=cap.delivered_waveform or cap.waveform,
-            unit="V/m" if name == "efield" else "A",
+            percent=percent,
+            waveform=waveform,
+            unit=unit,
             t_us=[round(float(v), 3) for v in (w.t * 1e6)[::step]],
             y=[_num(v) for v in y[::step]],
-            template=template,
+            template=None if template is None else [_num(v) for v in template[::step]],
         )
 
     def temperature(self, celsius: float, phase: str) -> None:

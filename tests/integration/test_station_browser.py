@@ -242,3 +242,49 @@ def test_stopping_the_station_mid_run_stops_the_run_and_disarms(
         assert _run_verdict(tmp_path / "results" / "journal.sqlite", run_id) == "aborted"
     finally:
         station.stop()
+
+
+def test_a_failing_run_lists_what_failed_and_retests_only_the_failed_tests(
+    tmp_path: Path,
+) -> None:
+    import json
+    import tomllib
+
+    import tomli_w
+    from selenium.webdriver.common.by import By
+    from stop_rig import ROOT
+
+    raw = tomllib.loads((ROOT / "benches" / "sim.toml").read_text())
+    raw["spec"] = str((ROOT / "benches" / raw["spec"]).resolve())
+    raw["sim"].setdefault("faults", {})["charge_error"] = 0.1  # 10 % low: out of tolerance
+    bench = tmp_path / "sim-charge-error.toml"
+    bench.write_text(tomli_w.dumps(raw))
+    station = StationProcess(tmp_path, "--bench", str(bench))
+    page = browser()
+
+    def events(n: int) -> list[dict]:
+        (path,) = tmp_path.glob(f"results/station/*-{n}/events.jsonl")
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    try:
+        page.get(station.url)
+        _start(page, "op-17", "SN-LOW-1", "quick")
+        _wait("FAIL", lambda: _text(page, "#verdict-word") == "FAIL")
+        failures = _text(page, "#failures")
+        failed_rows = [r for r in _rows(page) if r[5] == "FAIL"]
+        assert failed_rows and all(r[1] in failures for r in failed_rows)
+        first = events(1)
+        ran = next(e["tests"] for e in first if e["event"] == "collected")
+        failed = [e["test"] for e in first if e["event"] == "test_finish"
+                  and e["outcome"] == "failed"]
+        assert failed and len(failed) < len(ran)  # identity and pulse shape passed
+        page.find_element(By.ID, "retest").click()
+        _wait("the retest to start", lambda: station.state()["run"]["number"] == 2, 30)
+        _wait("the page to clear", lambda: not _text(page, "#verdict-word"), 30)
+        _wait("the retest's FAIL", lambda: _text(page, "#verdict-word") == "FAIL")
+        retested = next(e["tests"] for e in events(2) if e["event"] == "collected")
+        assert retested == failed
+        assert station.state()["run"]["serial"] == "SN-LOW-1"
+    finally:
+        page.quit()
+        station.stop()

@@ -11,7 +11,7 @@ let elapsedTimer = null;
 
 function fmt(v) {
   if (v === null || v === undefined) return "—";
-  return Number(v).toPrecision(6).replace(/\.?0+$/, "").replace(/\.?0+e/, "e");
+  return String(parseFloat(Number(v).toPrecision(5)));
 }
 
 function short(nodeid) { return nodeid.split("::").slice(1).join("::") || nodeid; }
@@ -59,7 +59,8 @@ function addMeasurement(ev) {
   const tr = document.createElement("tr");
   tr.className = "measurement";
   const u = ev.U !== undefined ? fmt(ev.U) : (ev.uncertainty !== undefined ? fmt(ev.uncertainty) : "");
-  const cells = [short(ev.test), ev.name, `${fmt(ev.value)} ${ev.unit}`, ev.limits, u,
+  const value = ev.text !== undefined ? ev.text : fmt(ev.value);
+  const cells = [short(ev.test), ev.name, `${value} ${ev.unit}`.trim(), ev.limits, u,
                  (ev.decision ? `${ev.verdict} (${ev.decision})` : ev.verdict).toUpperCase()];
   for (const c of cells) {
     const td = document.createElement("td");
@@ -104,8 +105,9 @@ function drawPulse(ev) {
   };
   line(ev.y, "#1f5fbf", 2, []);
   if (ev.template) line(ev.template, "#e07b00", 1.5, [6, 4]);
-  $("pulse-caption").textContent =
-    `${ev.waveform} at ${fmt(ev.percent)} %MSO` + (ev.template ? " (dashed: spec's expected pulse)" : "");
+  const what = {"V/m": "E-field", "A": "coil current", "A/µs": "dI/dt"}[ev.unit] || "record";
+  $("pulse-caption").textContent = `${ev.waveform} ${what} at ${fmt(ev.percent)} %MSO, ` +
+    short(ev.test) + (ev.template ? " (dashed: the spec's expected pulse)" : "");
 }
 
 function showVerdict(ev) {
@@ -116,7 +118,7 @@ function showVerdict(ev) {
   if (run && run.stopped && verdict === "aborted") html += `<div>stopped by the operator; the stimulator was disarmed</div>`;
   if (ev.failures && ev.failures.length) {
     html += "<ul id='failures'>" + ev.failures.map((f) =>
-      `<li>${escapeHtml(f.name)}: ${fmt(f.value)} ${escapeHtml(f.unit)} (limits ${escapeHtml(f.limits)})</li>`).join("") + "</ul>";
+      `<li>${escapeHtml(f.name)}: ${escapeHtml(f.text)} ${escapeHtml(f.unit)} (limits ${escapeHtml(f.limits)})</li>`).join("") + "</ul>";
   }
   if (ev.report_link) html += `<a id="report-link" href="${ev.report_link}" target="_blank">HTML report</a>`;
   for (const [what, link] of ev.artifact_links || []) {
@@ -171,7 +173,9 @@ function onEvent(ev, logTail) {
     case "test_finish": setTest(ev.test, ev.outcome); done += 1; updateProgress(); break;
     case "measurement": addMeasurement(ev); break;
     case "pulse": drawPulse(ev); break;
-    case "temperature": $("coil-temp").textContent = `${fmt(ev.celsius)} °C (${ev.phase})`; break;
+    case "temperature":
+      $("coil-temp").textContent = ev.celsius === null ? "n/a" : `${ev.celsius.toFixed(1)} °C (${ev.phase})`;
+      break;
     case "run_finish": finished = ev; showVerdict(ev); break;
   }
 }
