@@ -2,8 +2,8 @@
 
 Routes: ``/`` run page, ``/events`` server-sent events of the current run, ``/api/state``,
 ``/api/start``, ``/api/stop``; ``/results``, ``/results/run/{id}``, ``/device/{serial}``,
-``/drift`` (+ ``/drift/overview.png``); ``/files/...`` serves reports and certificates
-from the results folder only.
+``/drift`` (figures: ``/drift/overview.png``, ``/device/{serial}/drift.png``);
+``/files/...`` serves reports and certificates from the results folder only.
 """
 
 from __future__ import annotations
@@ -145,6 +145,17 @@ def create_app(station: Station) -> Starlette:
         png = await asyncio.to_thread(overview_plot, view.histories, view.drifts)
         return Response(png, media_type="image/png")
 
+    async def device_png(request: Request) -> Response:
+        from harness.drift.plot import device_plot
+
+        serial = request.path_params["serial"]
+        view = await asyncio.to_thread(drift_view, station.journal)
+        for h, d in zip(view.histories, view.drifts, strict=True):
+            if h.serial == serial:
+                png = await asyncio.to_thread(device_plot, h, d)
+                return Response(png, media_type="image/png")
+        return Response(status_code=404)
+
     routes = [
         Route("/", run_page),
         Route("/api/state", api_state),
@@ -155,6 +166,7 @@ def create_app(station: Station) -> Starlette:
         Route("/results", results_page),
         Route("/results/run/{run_id}", run_result),
         Route("/device/{serial}", device),
+        Route("/device/{serial}/drift.png", device_png),
         Route("/drift", drift),
         Route("/drift/overview.png", drift_png),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

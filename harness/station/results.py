@@ -37,6 +37,20 @@ class RunRow:
         return _utc(self.started_ns)[:10]
 
     @property
+    def duration_text(self) -> str:
+        """The run's length as a person reads it (world-clock runs may last months)."""
+        d = self.duration_s
+        if d is None:
+            return ""
+        if d < 120:
+            return f"{d:.1f} s"
+        if d < 2 * 3600:
+            return f"{d / 60:.1f} min"
+        if d < 2 * 86_400:
+            return f"{d / 3600:.1f} h"
+        return f"{d / 86_400:.0f} d"
+
+    @property
     def started(self) -> str:
         """Start time, UTC."""
         return _utc(self.started_ns)
