@@ -76,6 +76,8 @@ def test_drift_page_equals_tmsbench_drift(
         assert len(rows) == drifting.output_A_per_us.size
         assert [float(r[2]) for r in rows] == pytest.approx(
             list(drifting.output_A_per_us), abs=5e-4)
+        kind, png = station.get("/device/ST-DRIFT/drift.png")
+        assert kind == "image/png" and png[:4] == b"\x89PNG"
         with sqlite3.connect(history) as db:
             (runs,) = db.execute(
                 "SELECT count(DISTINCT p.run_id) FROM points p JOIN tagsets t ON t.id = p.tagset"
