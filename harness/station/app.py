@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from harness.record.schema import JournalError
 from harness.station import results
 from harness.station.drift_view import drift_view
 from harness.station.events import read_events
@@ -70,8 +72,9 @@ def create_app(station: Station) -> Starlette:
     """The ASGI application for ``station``."""
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-    def page(request: Request, name: str, **ctx: Any) -> Response:
-        return templates.TemplateResponse(request, name, {"st": station, **ctx})
+    def page(request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
+        return templates.TemplateResponse(request, name, {"st": station, **ctx},
+                                          status_code=status)
 
     async def run_page(request: Request) -> Response:
         return page(request, "run.html")
@@ -178,7 +181,15 @@ def create_app(station: Station) -> Starlette:
         # and wait for it to disarm and write its report
         await asyncio.to_thread(station.runner.shutdown)
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    async def journal_error(request: Request, exc: Exception) -> Response:
+        # one line naming the journal and what is wrong with it, as the command line says it
+        return page(request, "error.html", message=f"{exc}", status=500)
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={JournalError: journal_error, sqlite3.DatabaseError: journal_error},
+    )
     app.state.station = station
     return app
 

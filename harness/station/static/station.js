@@ -142,6 +142,12 @@ function setRunning(state) {
   $("start").disabled = running;
   $("stop").disabled = !running;
   if (!state) return;
+  if (!running) {  // a test that never reported its end (the run was stopped or crashed)
+    document.querySelectorAll("#tests li.running").forEach((li) => {
+      li.className = "aborted";
+      li.querySelector(".state").textContent = "not ended";
+    });
+  }
   $("run-state").textContent = running
     ? (state.stopped ? "stopping: disarming…" : "running")
     : `ended (exit ${state.returncode})`;
