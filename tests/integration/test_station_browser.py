@@ -288,3 +288,13 @@ def test_a_failing_run_lists_what_failed_and_retests_only_the_failed_tests(
     finally:
         page.quit()
         station.stop()
+
+
+def test_binding_beyond_loopback_is_explicit_and_warned(tmp_path: Path) -> None:
+    station = StationProcess(tmp_path, "--host", "0.0.0.0", "--allow-remote")
+    try:
+        assert station.state()["simulated"] is True
+    finally:
+        station.stop()
+    log = station.log.read_text()
+    assert "WARNING: serving on 0.0.0.0, not loopback" in log, log
