@@ -136,8 +136,13 @@ def create_app(station: Station) -> Starlette:
 
     async def drift(request: Request) -> Response:
         view = await asyncio.to_thread(drift_view, station.journal)
-        days = results.pass_rate_by_station_day(results.runs(station.journal))
-        return page(request, "drift.html", view=view, days=days)
+        runs = results.runs(station.journal)
+        return page(
+            request, "drift.html", view=view,
+            days=results.pass_rate_by_station_day(runs),
+            per_day=results.runs_per_day_by_verdict(runs),
+            failures=results.failures_by_characteristic(station.journal),
+        )
 
     async def drift_png(request: Request) -> Response:
         from harness.drift.plot import overview_plot

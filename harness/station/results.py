@@ -30,6 +30,7 @@ class RunRow:
     spec: str
     verdict: str  # "" while it has not finished (or never did: a killed run)
     duration_s: float | None
+    finished_ns: int | None = None  # the finish point's time
 
     @property
     def date(self) -> str:
@@ -88,6 +89,7 @@ def runs(
             spec=str(s.get("spec_name", "")),
             verdict=str(f.get("verdict", "")),
             duration_s=f.get("duration_s"),
+            finished_ns=int(f["time_ns"]) if f else None,
         )
         if (
             (not serial or serial in (row.serial, row.coil_serial))
@@ -156,13 +158,20 @@ def calibration_history(journal: Path, serial: str) -> list[CalibrationCheck]:
     return sorted(out, key=lambda c: c.time)
 
 
+#: as the Manufacturing dashboard counts them (dashboards/manufacturing.py)
+PASSED = ("pass", "marginal")
+JUDGED = ("pass", "marginal", "fail", "invalid")  # aborted runs are left out
+FAILED = ("fail", "invalid")
+
+
 @dataclass(frozen=True)
 class StationDay:
-    """Unit pass rate of one station on one day (runs, not measurements)."""
+    """Unit pass rate of one station on one UTC day of the runs' finish (runs, not
+    measurements): runs that finished pass or marginal of those that finished judged."""
 
     station: str
     date: str
-    runs: int
+    runs: int  # judged
     passed: int
 
     @property
@@ -170,12 +179,39 @@ class StationDay:
         return 100.0 * self.passed / self.runs if self.runs else 0.0
 
 
+def _finish_day(r: RunRow) -> str:
+    return _utc(r.finished_ns if r.finished_ns is not None else r.started_ns)[:10]
+
+
 def pass_rate_by_station_day(rows: list[RunRow]) -> list[StationDay]:
-    """Finished runs per station and day and how many passed (the Manufacturing panel)."""
+    """The Manufacturing dashboard's "Unit pass rate per station and day"."""
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:
-        if r.verdict:
-            c = counts[(r.station, r.date)]
+        if r.verdict in JUDGED:
+            c = counts[(r.station, _finish_day(r))]
             c[0] += 1
-            c[1] += r.verdict == "pass"
+            c[1] += r.verdict in PASSED
     return [StationDay(st, d, n, p) for (st, d), (n, p) in sorted(counts.items())]
+
+
+def runs_per_day_by_verdict(rows: list[RunRow]) -> list[tuple[str, str, int]]:
+    """The dashboard's "Runs per day by verdict": (UTC day of the finish, verdict, runs)."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for r in rows:
+        if r.verdict:
+            counts[(_finish_day(r), r.verdict)] += 1
+    return [(d, v, n) for (d, v), n in sorted(counts.items())]
+
+
+def failures_by_characteristic(journal: Path) -> list[tuple[str, int]]:
+    """The dashboard's "Failures by characteristic": measurements that failed or could not
+    be measured, by name, most first (``tmsbench drift --record`` rows left out)."""
+    from harness.drift.record import DRIFT_TEST
+
+    if not journal.exists():
+        return []
+    counts: dict[str, int] = defaultdict(int)
+    for r in query(journal, Query(kind="measurement")):
+        if r.get("verdict") in FAILED and r.get("test") != DRIFT_TEST:
+            counts[str(r.get("name", ""))] += 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

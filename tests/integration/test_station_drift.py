@@ -60,14 +60,31 @@ def test_drift_page_equals_tmsbench_drift(
         kind, png = station.get("/drift/overview.png")
         assert kind == "image/png" and png[:4] == b"\x89PNG"
 
+        # the Manufacturing panels, counted here with SQL on the journal's runs table
         with sqlite3.connect(history) as db:
             expected = db.execute(
-                "SELECT station, date(started_ns / 1e9, 'unixepoch') AS day, count(*),"
-                " sum(verdict = 'pass') FROM runs WHERE verdict IS NOT NULL"
+                "SELECT station, date(finished_ns / 1e9, 'unixepoch') AS day, count(*),"
+                " sum(verdict IN ('pass', 'marginal')) FROM runs"
+                " WHERE verdict IN ('pass', 'marginal', 'fail', 'invalid')"
                 " GROUP BY station, day ORDER BY station, day"
+            ).fetchall()
+            per_day = db.execute(
+                "SELECT date(finished_ns / 1e9, 'unixepoch') AS day, verdict, count(*)"
+                " FROM runs WHERE verdict IS NOT NULL GROUP BY day, verdict ORDER BY day, verdict"
+            ).fetchall()
+            failures = db.execute(
+                "SELECT json_extract(t.tags, '$.name') AS name, count(*) AS n"
+                " FROM points p JOIN tagsets t ON t.id = p.tagset WHERE p.kind = 'measurement'"
+                " AND json_extract(t.tags, '$.verdict') IN ('fail', 'invalid')"
+                " GROUP BY name ORDER BY n DESC, name"
             ).fetchall()
         got = [(r[0], r[1], int(r[2]), int(r[3])) for r in _cells(page, "#yield")]
         assert got == [(s, d, n, p) for s, d, n, p in expected] and got
+        got_per_day = [(r[0], r[1].lower(), int(r[2])) for r in _cells(page, "#runs-per-day")]
+        assert got_per_day == per_day
+        shown_failures = [(r[0], int(r[1])) for r in _cells(page, "#failures-by-name")
+                          if len(r) == 2]
+        assert shown_failures == failures
 
         # a device page lists each of its calibration checks, as drift reads them
         (drifting,) = histories_from_journal(history, "ST-DRIFT")
