@@ -133,7 +133,8 @@ def test_scan_start_calibration_watch_live_pass_and_open_the_certificate(
                                                    "plan": "calibration"})
         assert code == 409 and answer["error"] == "run 1 is still going: stop it first"
         # live: a pulse is drawn while the run is going, before any verdict
-        caption = _wait("a live pulse", lambda: _text(a, "#pulse-caption"))
+        caption = _wait("a live pulse", lambda: "%MSO" in _text(a, "#pulse-caption")
+                        and _text(a, "#pulse-caption"))
         assert "%MSO" in caption and station.state()["run"]["running"]
         assert "hidden" in (a.find_element("id", "verdict").get_attribute("class") or "")
         # the measurements as committed, then the verdict: PASS, on both pages
@@ -147,6 +148,7 @@ def test_scan_start_calibration_watch_live_pass_and_open_the_certificate(
         assert names == [n for n, _ in _journal_measurements(journal, run_id)]
         assert all(r[5] == "PASS" for r in rows_a)
         assert _text(a, "#tests li") == "passed test_calibration"
+        assert _text(a, "#run-id") == f"· run {run_id}"  # links the run's results page
         assert _run_verdict(journal, run_id) == "pass"
         # the certificate opens from the page's link, as a PDF of this serial's run
         link = a.find_element("css selector", ".certificate-link")

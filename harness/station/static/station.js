@@ -26,7 +26,8 @@ function reset(r) {
   $("verdict").innerHTML = "";
   $("live").classList.remove("hidden");
   $("coil-temp").textContent = "–";
-  $("pulse-caption").textContent = "";
+  $("pulse-caption").textContent = "no pulse captured yet";
+  $("run-id").textContent = "";
   clearPulse();
   $("run-title").textContent = `${r.plan_title} · ${r.serial} · operator ${r.operator}`;
   updateProgress();
@@ -181,6 +182,9 @@ function onEvent(ev, logTail) {
     case "pulse": drawPulse(ev); break;
     case "temperature":
       $("coil-temp").textContent = ev.celsius === null ? "n/a" : `${ev.celsius.toFixed(1)} °C (${ev.phase})`;
+      break;
+    case "run_start":
+      $("run-id").innerHTML = ` · run <a href="/results/run/${encodeURIComponent(ev.run_id)}">${escapeHtml(ev.run_id)}</a>`;
       break;
     case "run_finish": finished = ev; showVerdict(ev); break;
   }
