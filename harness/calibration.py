@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.analysis.calibration_fit import CalibrationFit, fit_calibration
+from harness.analysis.calibration_fit import CalibrationFit, TableFit, fit_calibration, fit_table
 from harness.config import SpecConfig
 from harness.limits import Limits, Measurement, Verdict
+from harness.record import certificates
 from harness.record.records import CalibrationRecord
 from harness.report import certificate, plots
 
@@ -39,17 +40,99 @@ class CalibrationResult:
     figures: list[tuple[str, bytes]]
 
 
-def sweep(rig: BenchRig, spec: SpecConfig) -> tuple[list[float], list[float], PulseCapture | None]:
-    """``pulses_per_level`` pulses at each level, upwards; (percent, dI/dt, last capture)."""
+def sweep(rig: BenchRig, spec: SpecConfig) -> tuple[list[float], list[PulseCapture]]:
+    """``pulses_per_level`` pulses at each level, upwards; (percent, captures)."""
     n = spec.calibration.pulses_per_level
     levels = [p for p in sorted(spec.calibration.percents) for _ in range(n)]
-    caps = rig.sweep(levels)
-    return levels, [c.current.peak_didt_A_per_us for c in caps], caps[-1] if caps else None
+    return levels, rig.sweep(levels)
 
 
-def judge(fit: CalibrationFit, spec: SpecConfig, measure: MeasureRecorder) -> list[Verdict]:
-    """Record slope, R² and worst deviation against the spec; return their verdicts."""
+def pulse_problems(levels: list[float], caps: list[PulseCapture]) -> str:
+    """Every pulse that gives no valid reading, with its level ("" when none)."""
+    bad = [
+        f"pulse {i + 1} at {p:g} %MSO: {c.invalid_reason}"
+        for i, (p, c) in enumerate(zip(levels, caps, strict=True))
+        if c.invalid_reason
+    ]
+    return "; ".join(bad)
+
+
+def judge_table(
+    table: TableFit,
+    spec: SpecConfig,
+    measure: MeasureRecorder,
+    prefix: str,
+    invalid_reason: str = "",
+) -> list[Verdict]:
+    """Judge output against the spec's ``output.points`` table; return the verdicts.
+
+    The line through (table output, measured output) must have slope 1 within
+    ``calibration.slope_tolerance`` and offset 0 within ``max_deviation_percent`` of
+    the table output at the reference level; R² of that line ≥ ``r2_min``; and no
+    level may deviate from its table value by more than ``max_deviation_percent``.
+    """
     cal = spec.calibration
+    out = spec.output
+    offset_band = cal.max_deviation_percent / 100 * out.expected_didt(out.reference_percent)
+    return [
+        measure(
+            f"{prefix} slope vs output table",
+            table.slope,
+            "",
+            nominal=1.0,
+            tolerance=cal.slope_tolerance,
+        ),
+        measure(
+            f"{prefix} offset vs output table",
+            table.offset,
+            "A/µs",
+            Limits(low=-offset_band, high=offset_band),
+        ),
+        measure(
+            f"{prefix} R² vs output table",
+            table.r2,
+            "",
+            Limits(low=cal.r2_min),
+            invalid_reason=invalid_reason,
+        ),
+        measure(
+            f"{prefix} worst deviation from output table",
+            table.worst_deviation_percent,
+            "%",
+            Limits(high=cal.max_deviation_percent),
+            at_percent=table.worst_level_percent,
+        ),
+    ]
+
+
+def judge(
+    fit: CalibrationFit,
+    spec: SpecConfig,
+    measure: MeasureRecorder,
+    points: tuple[list[float], list[float]] | None = None,
+    invalid_reason: str = "",
+) -> list[Verdict]:
+    """Record slope, R² and worst deviation against the spec; return their verdicts.
+
+    ``invalid_reason`` names the pulses that gave no valid reading: the R² then
+    carries it, INVALID, and the check fails.
+
+    A spec with an output table (``output.points``) is judged against the table
+    (:func:`judge_table`, from the swept ``points``: %MSO and output), not a line.
+    """
+    cal = spec.calibration
+    if spec.output.points and points is not None:
+        ref = spec.output.reference_percent
+        table = fit_table(*points, spec.output.expected_didt)
+        reference = measure(
+            "calibration reference output",
+            table.slope * spec.output.expected_didt(ref) + table.offset,
+            "A/µs",
+            nominal=spec.output.expected_didt(ref),
+            tolerance=spec.output.didt_tolerance,
+            at_percent=ref,
+        )
+        return [reference, *judge_table(table, spec, measure, "calibration", invalid_reason)]
     t = cal.slope_tolerance
     ref = spec.output.reference_percent
     return [
@@ -68,7 +151,9 @@ def judge(fit: CalibrationFit, spec: SpecConfig, measure: MeasureRecorder) -> li
             nominal=spec.output.expected_didt(100) / 100,
             tolerance=t,
         ),
-        measure("calibration R²", fit.r2, "", Limits(low=cal.r2_min)),
+        measure(
+            "calibration R²", fit.r2, "", Limits(low=cal.r2_min), invalid_reason=invalid_reason
+        ),
         measure(
             "calibration worst deviation",
             fit.worst_deviation_percent,
@@ -84,9 +169,12 @@ def run_calibration(
 ) -> CalibrationResult:
     """The whole check; ``measurements`` is the test's list the verdicts land in."""
     session = rig.session
-    xs, ys, last = sweep(rig, spec)
+    xs, caps = sweep(rig, spec)
+    ys = [c.current.peak_didt_A_per_us for c in caps]
+    last = caps[-1] if caps else None
     fit = fit_calibration(xs, ys, spec.output.expected_didt)
-    verdicts = judge(fit, spec, measure)
+    # a pulse measured but not the one set (a misfire) makes the whole check INVALID
+    verdicts = judge(fit, spec, measure, (xs, ys), pulse_problems(xs, caps))
     verdict = (
         Verdict.FAIL
         if Verdict.FAIL in verdicts or Verdict.INVALID in verdicts
@@ -149,5 +237,15 @@ def run_calibration(
     )
     stem = f"certificate-{ctx.stimulator_serial}-{ctx.run_id}"
     html_path, pdf_path = certificate.write(cert, session.results_dir, stem)
+    for path in (pdf_path, html_path):  # the issue rows: what `verify` checks, `approve` signs
+        certificates.register(
+            session.journal,
+            path,
+            run_id=ctx.run_id,
+            run_type=ctx.run_type,
+            serial=ctx.stimulator_serial,
+            who=ctx.operator,
+            station=ctx.station,
+        )
     session.artifacts.append((f"certificate ({ctx.stimulator_serial}, {verdict})", pdf_path))
     return CalibrationResult(fit, verdict, list(measurements), html_path, pdf_path, figures)

@@ -10,6 +10,7 @@ Every analysed pulse is committed to the journal before the call returns.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import threading
 from collections.abc import Callable
@@ -77,11 +78,52 @@ class PulseCapture:
     analysis: PulseResult | None = None
     expected_efield_V_per_m: float = math.nan  # the spec's E-field at this %MSO
     efield_tolerance: Tolerance | None = None  # the spec's band around it
+    # the scope settings the records were taken with (see :meth:`settings_line`)
+    scope_settings: dict[str, Any] = field(default_factory=dict)
+
+    def settings_line(self) -> str:
+        """The scope settings in one line, for a figure's caption."""
+        st = self.scope_settings
+        parts = []
+        for name, ch in st.get("channels", {}).items():
+            rec = st.get("records", {}).get(name)
+            if rec is None:
+                continue
+            parts.append(
+                f"{name} CH{ch['input']} {ch['volts_per_div']:.3g} V/div, offset "
+                f"{ch['offset_V']:g} V, probe {ch['probe']:g}x {ch['coupling']}"
+            )
+        rec = next(iter(st.get("records", {}).values()), None)
+        if rec is not None:
+            parts.append(f"{rec['points']} points at {rec['dt_s'] * 1e9:.4g} ns")
+        if tb := st.get("timebase"):
+            parts.append(
+                f"record {tb['record_s'] * 1e3:g} ms, {tb['pretrigger'] * 100:g} % pre-trigger"
+            )
+        if tr := st.get("trigger"):
+            parts.append(f"trigger {tr['source']} {tr['slope']} at {tr['level_V']:.3g} V")
+        if acq := st.get("acquisition"):
+            parts.append(str(acq))
+        return "scope: " + "; ".join(parts) if parts else ""
 
     @property
     def invalid_reason(self) -> str:
-        """Why the current record could not be measured ("" when it could)."""
-        return self.current.invalid_reason
+        """Why this pulse gives no valid reading ("" when it does).
+
+        Either the current record could not be measured, or the device delivered
+        another waveform than the one set (a biphasic pulse cut to a half-sine by a
+        thyristor misfire has the same peak dI/dt at onset, so an amplitude alone
+        would pass it: the pulse is not what a clinic's protocol asked for).
+        """
+        return self.current.invalid_reason or self.waveform_reason
+
+    @property
+    def waveform_reason(self) -> str:
+        """Why the delivered waveform is not the one set ("" when it is)."""
+        got = self.delivered_waveform
+        if not got or got == self.waveform:
+            return ""
+        return f"delivered a {got} pulse, not the {self.waveform} pulse set (misfire?)"
 
     def figure(self) -> bytes:
         """The E-field (or current) record over the spec's expected pulse, as PNG.
@@ -452,7 +494,24 @@ class BenchRig:
             analysis,
             expected_efield_V_per_m=self.spec.output.expected_efield(percent),
             efield_tolerance=self.spec.output.efield_tolerance,
+            scope_settings=self._scope_settings(wfs),
         )
+
+    def _scope_settings(self, wfs: dict[str, Waveform]) -> dict[str, Any]:
+        """What the scope was set to (as sent) and what it reported with each record."""
+        read = getattr(self.scope, "settings", None)
+        out: dict[str, Any] = read() if callable(read) else {}
+        out["records"] = {
+            name: {
+                "dt_s": w.dt_s,
+                "t0_s": w.t0_s,
+                "y_increment_V": w.y_increment,
+                "points": int(w.volts.size),
+                "scope": w.scope,
+            }
+            for name, w in wfs.items()
+        }
+        return out
 
     def _analyse_current(self, current_a: np.ndarray, w: Waveform, wave: str) -> PulseResult:
         return analyze_pulse(
@@ -506,6 +565,8 @@ class BenchRig:
             "model_residual": a.model_residual,
             "template_correlation": cap.efield_shape.correlation,
             "energy_J": r.energy_J,
+            # the scope settings of this capture (FDA: waveforms with the scope's settings)
+            "scope_settings": json.dumps(cap.scope_settings, sort_keys=True, default=str),
         }
         s.record_pulse(
             {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))},
@@ -516,7 +577,8 @@ class BenchRig:
         )
 
     # ------------------------------------------------------------ trains
-    def _temperature(self) -> float | None:
+    def temperature(self) -> float | None:
+        """The coil thermocouple now (°C), ``None`` when the bench has none."""
         if self.daq is not None and self.temp_channel is not None:
             return float(self.daq.read_temperature(self.temp_channel))
         return None
@@ -555,7 +617,7 @@ class BenchRig:
         self.scope.configure_channel(
             cur, volts_per_div=volts_per_div(peaks[cur] * self.channels[cur].volts_per_unit)
         )
-        t_before = self._temperature()
+        t_before = self.temperature()
 
         def act() -> None:
             if total >= 2:
@@ -568,7 +630,7 @@ class BenchRig:
                 self.scope.wait(timeout_s=5.0 + stim.stimulator.wall(0.5))
 
         n_daq = self._counted(act)
-        t_after = self._temperature()
+        t_after = self.temperature()
         segs = self.scope.read_segments(cur) if total >= 2 else [self.scope.read_waveform(cur)]
         if self.listener is not None and segs:  # the train's last pulse, as recorded
             self.listener.record(segs[-1], percent, self._waveform or self.spec.waveforms[0])

@@ -152,6 +152,11 @@ class OutputSpec(_Model):
     reference_percent: Percent = 60.0
     didt_tolerance: Tolerance = Tolerance(relative=0.05)
     efield_tolerance: Tolerance = Tolerance(relative=0.07)
+    # Which reading decides intensity accuracy: the peak dI/dt from the current record,
+    # the E-field (or dB/dt) channel, or both. Both are always recorded; the one that does
+    # not decide is kept with its expected value as a cross-check, without a verdict.
+    # Linearity and calibration judge dI/dt (every bench has the current record).
+    intensity_channel: Literal["didt", "efield", "both"] = "both"
 
     @model_validator(mode="after")
     def _monotonic_points(self) -> OutputSpec:
@@ -263,6 +268,11 @@ class ThermalSpec(_Model):
     settle_s: Annotated[float, Field(ge=0)] = 2.0  # after the train, before the 2nd window
     min_rise_K: Positive = 0.5  # less heating than this gives no verdict
     tau_uncertainty_max_percent: Positive = 15.0  # noisier than this gives no verdict
+    # Heating adapts to the coil: further trains of heating_pulses follow (each after
+    # the device's inter-train pause) until the coil has risen target_rise_K, up to
+    # max_heating_trains and never closer than 3 K to limits.coil_temperature_max_C.
+    target_rise_K: Positive = 2.0
+    max_heating_trains: Annotated[int, Field(ge=1, le=20)] = 6
 
 
 class CalibrationSpec(_Model):

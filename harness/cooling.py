@@ -4,7 +4,10 @@ The procedure (device times, from the spec's ``[thermal]`` table):
 
 1. record the coil thermocouple for ``window_s`` at ``sample_rate_hz``;
 2. fire ``heating_pulses`` at ``heating_percent`` %MSO and ``heating_rate_hz``
-   (a captured train, so its pulses are counted and journaled like any other);
+   (a captured train, so its pulses are counted and journaled like any other),
+   and more such trains until the coil has risen ``target_rise_K`` (a low-loss
+   coil heats less per pulse), at most ``max_heating_trains``, never closer than
+   :data:`CUTOFF_MARGIN_K` to the spec's coil temperature limit;
 3. disarm, wait ``settle_s`` for the thermocouple to follow the winding;
 4. record a second window, and take the time constant from both
    (:func:`harness.analysis.thermal.cooling_time_constant`).
@@ -23,6 +26,8 @@ from harness.analysis.thermal import CoolingResult, cooling_time_constant, fit_w
 from harness.capture import BenchRig, TrainCapture
 from harness.config import ThermalSpec
 from harness.report import plots
+
+CUTOFF_MARGIN_K = 3.0  # heating stops this far below limits.coil_temperature_max_C (K)
 
 
 class NoTemperatureChannel(LookupError):
@@ -44,8 +49,13 @@ class CoolingCapture:
 
     before: TemperatureWindow
     after: TemperatureWindow
-    heating: TrainCapture
+    heating: list[TrainCapture]  # the heating trains, in order
     result: CoolingResult
+
+    @property
+    def heating_pulses(self) -> int:
+        """Pulses delivered by all heating trains."""
+        return sum(h.n_valid for h in self.heating)
 
     def figure(self) -> bytes:
         """Both windows with their fitted lines, on one time axis, as PNG."""
@@ -81,6 +91,30 @@ def _window(rig: BenchRig, channel: str, spec: ThermalSpec) -> tuple[np.ndarray,
     return rec.times(), np.asarray(rec[channel], dtype=float)
 
 
+def _heat(rig: BenchRig, spec: ThermalSpec, start_C: float, max_C: float) -> list[TrainCapture]:
+    """Heating trains until the coil is ``target_rise_K`` above ``start_C`` (°C)."""
+    trains: list[TrainCapture] = []
+    while True:
+        trains.append(
+            rig.train(
+                rate_hz=spec.heating_rate_hz,
+                pulses=spec.heating_pulses,
+                percent=spec.heating_percent,
+            )
+        )
+        # disarmed between trains: the analysis of 120 records must not race the
+        # armed unit's keep-alive (a Rapid² disarms itself after 1 s without one)
+        rig.close()
+        now = rig.temperature()
+        if now is None or len(trains) >= spec.max_heating_trains:
+            return trains
+        rise = now - start_C
+        per_train = rise / len(trains)
+        if rise >= spec.target_rise_K or now + per_train > max_C - CUTOFF_MARGIN_K:
+            return trains
+        rig.stimulator.sleep(rig.spec.limits.min_intertrain_interval_s)
+
+
 def measure_cooling(rig: BenchRig, spec: ThermalSpec) -> CoolingCapture:
     """Run the cooling procedure on ``rig``; journal the window temperatures.
 
@@ -93,9 +127,7 @@ def measure_cooling(rig: BenchRig, spec: ThermalSpec) -> CoolingCapture:
     origin = rig.session.now_ns()
     rig.close()  # disarmed while the coil is only watched
     t1, y1 = _window(rig, channel, spec)
-    heating = rig.train(
-        rate_hz=spec.heating_rate_hz, pulses=spec.heating_pulses, percent=spec.heating_percent
-    )
+    heating = _heat(rig, spec, float(np.mean(y1)), rig.spec.limits.coil_temperature_max_C)
     rig.close()
     rig.stimulator.sleep(spec.settle_s)
     start2 = (rig.session.now_ns() - origin) * 1e-9

@@ -121,8 +121,14 @@ class Measurement:
     def check(
         cls, name: str, value: float | None, unit: str, limits: Limits, **context: Any
     ) -> Measurement:
-        """Build a Measurement and judge it against ``limits``."""
-        return cls(name, value, unit, limits, limits.verdict(value), **context)
+        """Build a Measurement and judge it against ``limits``.
+
+        An ``invalid_reason`` in ``extra`` (the reading is not of what was asked,
+        e.g. a misfired pulse) makes it INVALID whatever its value; the value is kept.
+        """
+        why = context.get("extra", {}).get("invalid_reason")
+        verdict = Verdict.INVALID if why else limits.verdict(value)
+        return cls(name, value, unit, limits, verdict, **context)
 
     def describe(self) -> str:
         """Bench-report line, e.g. ``peak dI/dt: 88.1 A/µs, expected 93.2 ± 4.7 A/µs (−5.5 %)``."""

@@ -572,10 +572,10 @@ def _attach_pulse_figure(item: pytest.Item, rig: BenchRig) -> None:
         if hit is not None:
             chosen = hit
             break
-    log.figure(
-        f"{chosen.waveform} pulse at {chosen.percent:g} %MSO over the spec's expected pulse",
-        chosen.figure,
-    )
+    caption = f"{chosen.waveform} pulse at {chosen.percent:g} %MSO over the spec's expected pulse"
+    if settings := chosen.settings_line():
+        caption += f" ({settings})"
+    log.figure(caption, chosen.figure)
 
 
 @pytest.fixture

@@ -68,3 +68,44 @@ def fit_calibration(
         mean_output=tuple(means.tolist()),
         expected_output=tuple(exp.tolist()),
     )
+
+
+@dataclass(frozen=True)
+class TableFit:
+    """Measured output against a spec's output table (``output.points``).
+
+    A device whose output follows a table rather than a line is judged by how
+    closely it meets the table: the least-squares line through (table output,
+    measured output) should have slope 1 and offset 0, and no level should
+    deviate from its table value by more than the spec allows.
+    """
+
+    slope: float  # measured per table output (dimensionless, 1 ideal)
+    offset: float  # output units at a table output of 0 (0 ideal)
+    r2: float  # of measured vs table output
+    worst_deviation_percent: float  # max |measured − table| / table over levels, %
+    worst_level_percent: float  # the %MSO level where that happens
+    n_points: int
+
+
+def fit_table(
+    percent: Sequence[float] | np.ndarray,
+    output: Sequence[float] | np.ndarray,
+    expected: Callable[[float], float],
+) -> TableFit:
+    """Fit measured ``output`` against the table's ``expected(percent)`` (same units).
+
+    Raises like :func:`fit_calibration` on non-finite outputs or fewer than two levels.
+    """
+    x = np.asarray(percent, dtype=np.float64)
+    table = np.array([expected(float(p)) for p in x])
+    by_level = fit_calibration(x, output, expected)  # validates; gives the deviation
+    by_table = fit_calibration(table, output, lambda v: v)
+    return TableFit(
+        slope=by_table.slope_per_percent,
+        offset=by_table.offset,
+        r2=by_table.r2,
+        worst_deviation_percent=by_level.worst_deviation_percent,
+        worst_level_percent=by_level.worst_level_percent,
+        n_points=by_level.n_points,
+    )

@@ -37,6 +37,7 @@ _COMMAND_MODULES = (
     "harness.cli.drift",
     "harness.cli.dashboards",
     "harness.cli.audit",
+    "harness.cli.approve",
     "harness.cli.station",
 )
 

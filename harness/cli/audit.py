@@ -1,4 +1,4 @@
-"""``tmsbench verify``: walk the journal's hash chain and say whether it is intact."""
+"""``tmsbench verify``: walk the journal's hash chain and check every issued certificate file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from harness.cli.record import DEFAULT_JOURNAL, journal_path
-from harness.record import chain
+from harness.record import certificates, chain
 from harness.record.schema import connect
 
 
@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Walk every journal row in order and recompute its hash. Says the chain is "
             "intact (rows, last row, head hash) or names the first row that was changed, "
-            "deleted, inserted or moved, and exits 1."
+            "deleted, inserted or moved, and exits 1. Every certificate file the journal "
+            "issued is hashed again: one edited since is named, and exits 1."
         ),
     )
     p.add_argument("--bench", metavar="FILE", help="bench file (its [sinks.journal] path)")
@@ -43,14 +44,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
             )
             return 1
         rep = chain.verify(db)
+        changed, missing = certificates.check_files(db)
+        n_files = len(certificates.issues(db))
     finally:
         db.close()
+    for line in changed:
+        print(f"{path}: certificate file changed since it was issued: {line}", file=sys.stderr)
+    if missing:
+        print(
+            f"{path}: {len(missing)} issued certificate files not found here: "
+            + ", ".join(missing[:5])
+            + (" …" if len(missing) > 5 else "")
+        )
     if rep.ok:
         print(
             f"{path}: chain intact: {rep.rows} rows, last row {rep.last_id}, "
             f"head {rep.last_hash.hex()}"
         )
-        return 0
+        if n_files:
+            print(
+                f"{path}: certificates: {n_files - len(changed) - len(missing)} of {n_files} "
+                f"issued files checked and unchanged"
+            )
+        return 1 if changed else 0
     print(
         f"{path}: chain BROKEN: {rep.problem} "
         f"({rep.rows} rows before it verified, up to row {rep.last_id})",

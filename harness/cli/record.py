@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,6 +21,7 @@ from typing import Any
 
 from harness.record import export as export_mod
 from harness.record.forwarder import Forwarder
+from harness.record.journal import Journal
 from harness.record.outbox import Outbox, SinkStatus, known_sinks
 from harness.record.records import Kind
 from harness.record.schema import PartialRead
@@ -181,7 +183,16 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.requeue_quarantined:
         with Outbox(path, fwd.key) as ob:
             n = ob.requeue_quarantined()
+        _audit(
+            path,
+            "requeue",
+            f"{n} quarantined points released for {fwd.key}",
+            "tmsbench sync --requeue-quarantined",
+        )
         print(f"released {n} quarantined points")
+    # audited before sending, so the audit row travels with this sync (a row written
+    # after it would leave one point pending after every sync)
+    _audit(path, "sync", f"sync of the pending points to {fwd.key} started", "tmsbench sync")
     pending = fwd.status().pending
     print(
         f"sending {pending} pending points to {fwd.key} (gives up after {args.timeout:g} s)",
@@ -198,6 +209,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if res.fatal:
         return 2
     return 0 if res.pending == 0 else 1
+
+
+def _audit(path: Path, action: str, what: str, why: str) -> None:
+    """One audit row in the journal at ``path`` (who: the operator or the OS account)."""
+    with Journal(path) as journal:
+        journal.append_audit(
+            action, what=what, why=why, who=os.environ.get("TMSBENCH_OPERATOR", "")
+        )
 
 
 def _say(line: str) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.limits import Measurement, Verdict
-from harness.record import chain, records
+from harness.record import audit, chain, records
 from harness.record.records import CalibrationRecord, Row, RunInfo
 from harness.record.schema import Synchronous, connect, migrate
 
@@ -281,6 +281,33 @@ class Journal:
                 (spec_name, spec_version),
             ).fetchall()
         return {h for (h,) in found if h}
+
+    # ------------------------------------------------------------ audit
+    def append_audit(
+        self,
+        action: str,
+        *,
+        what: str,
+        why: str = "",
+        who: str = "",
+        station: str = "",
+        run_id: str = "",
+    ) -> int:
+        """Append one chained audit row (:mod:`harness.record.audit`); its journal id."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("journal is closed")
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rid = audit.append_audit(
+                    db, action, what=what, why=why, who=who, station=station, run_id=run_id
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return rid
 
     # ------------------------------------------------------------ queries
     def count(self) -> int:

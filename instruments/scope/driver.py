@@ -98,6 +98,22 @@ class Scope(Closeable):
         self.last_command = ""
         self._inst: Any = None
         self._segments = 0  # N of the armed segmented acquisition, 0 = single
+        # what this driver last set (per channel, timebase, trigger, acquisition): the
+        # settings a captured waveform was taken with (FDA asks for them with waveforms)
+        self._settings: dict[str, Any] = {"channels": {}}
+
+    def settings(self) -> dict[str, Any]:
+        """The settings this driver last sent: vertical per channel (V/div, offset V,
+        probe factor, coupling), timebase (record s, pre-trigger fraction, points),
+        trigger (source, level V, slope) and acquisition (single or N segments).
+
+        A copy; what the scope reports with each record (sample interval, time of
+        the first sample, V per code) travels with the :class:`Waveform` itself.
+        """
+        return {
+            **{k: v for k, v in self._settings.items() if k != "channels"},
+            "channels": {k: dict(v) for k, v in self._settings["channels"].items()},
+        }
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -341,9 +357,16 @@ class Scope(Closeable):
         coupling: Literal["DC", "AC"] = "DC",
     ) -> None:
         """Vertical setup: scale (V/div), offset (V), probe factor, coupling; display on."""
-        _, ch = self.channel(channel)
+        name, ch = self.channel(channel)
         t = self.dialect.channel
         n = ch.channel
+        self._settings["channels"][name] = {
+            "input": n,
+            "volts_per_div": volts_per_div,
+            "offset_V": offset_V,
+            "probe": probe,
+            "coupling": coupling,
+        }
         self._batch(
             [
                 t["display"].format(ch=n, value="ON"),
@@ -360,11 +383,17 @@ class Scope(Closeable):
         """Record of ``record_s`` s, ``points`` samples, ``pretrigger`` (0..1) before trigger."""
         if not 0 <= pretrigger <= 1:
             raise ValueError(f"pretrigger {pretrigger} is a fraction 0..1")
+        self._settings["timebase"] = {
+            "record_s": record_s,
+            "pretrigger": pretrigger,
+            "points": points,
+        }
         self._batch(self.dialect.timebase(record_s, pretrigger, points))
 
     def set_trigger(self, source: str | int, level_V: float, slope: Slope = "rising") -> None:
         """Edge trigger on a channel at ``level_V`` (V at the scope input)."""
-        _, ch = self.channel(source)
+        name, ch = self.channel(source)
+        self._settings["trigger"] = {"source": name, "level_V": level_V, "slope": slope}
         src = self.dialect.source.format(ch=ch.channel)
         d = self.dialect
         self._batch([c.format(src=src, level=level_V, slope=d.slopes[slope]) for c in d.trigger])
@@ -381,6 +410,7 @@ class Scope(Closeable):
         self._start([c.format(n=count) for c in self.dialect.segmented], count)
 
     def _start(self, setup: Sequence[str], segments: int) -> None:
+        self._settings["acquisition"] = f"{segments} segments" if segments else "single"
         self._batch(setup)
         self.write(self.dialect.start)
         self.query("*OPC?")  # the start command has been parsed: the scope is armed

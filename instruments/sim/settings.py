@@ -8,10 +8,12 @@ station's spec and result sinks.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+import numpy as np
+from pydantic import Field, model_validator
 
 from instruments.coil import CoilSettings
 from instruments.daq.settings import DaqSettings
@@ -44,6 +46,31 @@ class SimStimulator(Settings):
     # The version text the simulated Magstim answers to ``ND`` (None: "<software_version>.0.0").
     version_text: str | None = None
     trigger_delay_us: Annotated[float, Field(ge=0)] = 0.0
+    # The charger's set point vs %MSO, as (%MSO, fraction of vmax_V) points, linear
+    # between them and from (0, 0): a device whose output follows a table rather than a
+    # line (what a spec's output.points describe). Empty: V0 = vmax_V x %MSO / 100.
+    # (a fraction may pass 1: a device off its table by a few % at the top)
+    output_curve: list[
+        tuple[Annotated[float, Field(gt=0, le=100)], Annotated[float, Field(ge=0, le=1.5)]]
+    ] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rising_curve(self) -> SimStimulator:
+        """The curve's %MSO rise from point to point and end at 100 %MSO."""
+        xs = [p for p, _ in self.output_curve]
+        if any(b <= a for a, b in itertools.pairwise(xs)):
+            raise ValueError(f"output_curve: %MSO must rise from point to point, got {xs}")
+        if xs and xs[-1] != 100:
+            raise ValueError(f"output_curve: the last point must be at 100 %MSO, got {xs[-1]}")
+        return self
+
+    def charge_fraction(self, percent: float) -> float:
+        """Fraction of ``vmax_V`` the capacitor charges to at ``percent`` %MSO."""
+        if not self.output_curve:
+            return percent / 100.0
+        xs = [0.0, *(p for p, _ in self.output_curve)]
+        ys = [0.0, *(f for _, f in self.output_curve)]
+        return float(np.interp(percent, xs, ys))
 
 
 class SimThermal(Settings):

@@ -147,8 +147,7 @@ class World:
         f = self.faults
         return float(
             self.sim.stimulator.vmax_V
-            * percent
-            / 100.0
+            * self.sim.stimulator.charge_fraction(percent)
             * (1 - f.capacitor_fade)
             * (1 + f.charge_error)
         )

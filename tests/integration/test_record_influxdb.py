@@ -324,8 +324,15 @@ def test_cli_sync_status_export(influxdb, tmp_path, capsys):
     assert commands.main(["sync", *common]) == 0
     assert commands.main(["status", *common]) == 0
     out = capsys.readouterr().out
-    assert "sent 26, quarantined 1, pending 0" in out
-    assert "points 27: sent 26, pending 0, quarantined 1" in out
+    assert "sent 27, quarantined 1, pending 0" in out  # 26 points + the sync's audit row
+    assert "points 28: sent 27, pending 0, quarantined 1" in out
+    db = sqlite3.connect(path)
+    (what,) = db.execute(
+        "SELECT json_extract(p.data, '$.what') FROM points p JOIN tagsets t ON t.id = p.tagset"
+        " WHERE p.kind = 'audit' AND json_extract(t.tags, '$.action') = 'sync'"
+    ).fetchone()
+    db.close()
+    assert what == f"sync of the pending points to {influxdb.url}#{DB} started"
     assert "quarantined #26" in out or "quarantined #27" in out
     csv_path = tmp_path / "m.csv"
     assert (
@@ -368,7 +375,7 @@ def test_sync_exit_code_when_server_is_down(tmp_path, capsys):
         ]
     )
     assert rc == 1
-    assert "pending 1" in capsys.readouterr().out
+    assert "pending 2" in capsys.readouterr().out  # the point + the sync's audit row
 
 
 def test_line_protocol_escapes_round_trip_through_influxd(influxdb, tmp_path):

@@ -386,3 +386,22 @@ def test_trigger_level_above_the_pulse_never_triggers(sim: SimBench, scope: Scop
     world.fire(at=world.clock.now() + 0.05)
     with pytest.raises(TriggerTimeout):
         scope.wait(0.2)
+
+
+def test_recorded_settings_are_the_scopes_own(sim: SimBench, scope: Scope) -> None:
+    """The settings kept with each capture are what the (simulated) scope itself holds."""
+    setup(sim.world, scope)
+    got = scope.settings()
+    st = sim.front_ends["scope"].engine.st  # type: ignore[attr-defined]
+    for name, ch in got["channels"].items():
+        own = st.channels[ch["input"]]
+        assert own.scale == pytest.approx(ch["volts_per_div"], rel=1e-6), name
+        assert own.offset == pytest.approx(ch["offset_V"], abs=1e-9), name
+        assert own.probe == pytest.approx(ch["probe"]), name
+    trig = got["trigger"]
+    source = scope.channel(trig["source"])[1].channel
+    assert st.trig_source == source
+    assert st.trig_levels[source] == pytest.approx(trig["level_V"], rel=1e-6)
+    assert st.trig_slope == trig["slope"]
+    assert st.points == got["timebase"]["points"]
+    assert st.duration == pytest.approx(got["timebase"]["record_s"])

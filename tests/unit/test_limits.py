@@ -61,3 +61,18 @@ def test_invalid_measurement_says_why() -> None:
         extra={"invalid_reason": "clipped at the ADC rail"},
     )
     assert m.describe().endswith("[INVALID] (clipped at the ADC rail)")
+
+
+def test_a_reading_of_the_wrong_pulse_is_invalid_whatever_its_value() -> None:
+    """A misfired pulse's dI/dt sits inside the band; the reason makes it INVALID."""
+    why = "delivered a halfsine pulse, not the biphasic pulse set (misfire?)"
+    m = Measurement.check(
+        "peak dI/dt", 50.2, "A/µs", Limits.around(50, relative=0.05), extra={"invalid_reason": why}
+    )
+    assert m.verdict is Verdict.INVALID
+    assert m.value == 50.2  # the reading is kept, not thrown away
+    assert m.describe().endswith(f"[INVALID] ({why})")
+    ok = Measurement.check(
+        "peak dI/dt", 50.2, "A/µs", Limits.around(50, relative=0.05), extra={"invalid_reason": ""}
+    )
+    assert ok.verdict is Verdict.PASS

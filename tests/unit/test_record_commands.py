@@ -126,7 +126,7 @@ def test_sync_to_an_unreachable_server_says_what_it_waits_for(journal_path, caps
     out, err = capsys.readouterr()
     assert rc == 1  # points left pending
     lines = err.splitlines()
-    assert lines[0] == f"sending 11 pending points to {url}#tms (gives up after 1.5 s)"
+    assert lines[0] == f"sending 12 pending points to {url}#tms (gives up after 1.5 s)"
     waits = [ln for ln in lines if ln.startswith(f"waiting for {url}#tms: ")]
     assert waits, err
     assert all("cannot reach" in ln and "11 points pending, giving up in" in ln for ln in waits)
