@@ -105,6 +105,21 @@ RUNS_PER_DAY = Select(
     group_by=(DAY, ident("verdict")),
     fill="none",
 )
+#: First-pass and final yield (``tms_run`` finish fields written by the plugin, see
+#: ``harness.record.records.run_row``): tests passed at their first / last attempt, of
+#: the tests run, summed over the runs that finished in the day. Runs that recorded no
+#: counts (older runs) add nothing; a day without them has no row.
+TESTS = "tests"
+YIELD_STATION_DAY = Select(
+    columns=(
+        f'100.0 * sum({ident("first_pass")}) / sum({ident(TESTS)}) AS {ident("first-pass yield")}',
+        f'100.0 * sum({ident("final_pass")}) / sum({ident(TESTS)}) AS {ident("final yield")}',
+    ),
+    source=RUNS,
+    where=where(RUN_FINISHED, f'{ident("tests")} > 0'),
+    group_by=(DAY, ident("station")),
+    fill="none",
+)
 FAILURES_BY_NAME = Select(
     columns=(f'count({ident("run_id")}) AS {ident("failures")}',),
     source="tms_measurement",
@@ -169,6 +184,16 @@ def build() -> dash_m.Dashboard:
                 [target(RUNS_PER_DAY, alias="$tag_verdict")],
                 description="Finished runs (one unit each) per UTC day and run verdict.",
                 bars=True,
+            ),
+            timeseries_panel(
+                "First-pass and final yield per station and day",
+                [target(YIELD_STATION_DAY, alias="$tag_station: $col")],
+                description=(
+                    "Tests that passed at their first attempt (first-pass yield) and at their"
+                    " last (final yield, after reruns: pytest --attempts N), of the tests run,"
+                    " per station and UTC day of the run's finish."
+                ),
+                unit="percent",
             ),
         ],
     )

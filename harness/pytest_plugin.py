@@ -62,6 +62,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--sim-speed", type=float, help="simulated bench: world-clock speed factor")
     g.addoption("--run-slow", action="store_true", help="also run full-length protocols")
     g.addoption("--events", metavar="FILE", help="write progress as JSON lines (station page)")
+    g.addoption(
+        "--attempts",
+        type=int,
+        default=1,
+        help="run a failed test up to N times in all (pytest-rerunfailures); every attempt "
+        "is kept in the journal and the report with its attempt number",
+    )
+    g.addoption(
+        "--retest",
+        action="store_true",
+        help="this run tests again what failed before (reason 'retest'; implied by --lf)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,6 +93,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_EVENTS] = events
     if events is not None:
         config.pluginmanager.register(EventsPlugin(events), "tmsbench-events")
+    attempts = config.getoption("attempts", 1) or 1
+    if attempts < 1:
+        raise pytest.UsageError(f"--attempts {attempts}: at least 1")
+    if attempts > 1:
+        if not config.pluginmanager.hasplugin("rerunfailures"):
+            raise pytest.UsageError("--attempts needs the pytest-rerunfailures plugin")
+        config.option.reruns = attempts - 1  # what pytest-rerunfailures reads
+
+
+def attempt_of(item: pytest.Item) -> tuple[int, str]:
+    """(attempt number, reason) of this run of ``item``: reason ``first``, ``rerun``
+    (a failed attempt run again in this run) or ``retest`` (a run started with
+    ``--retest`` or ``--lf`` to test again)."""
+    n = int(getattr(item, "execution_count", 1) or 1)
+    if n > 1:
+        return n, "rerun"
+    cfg = item.config
+    retest = cfg.getoption("retest", False) or cfg.getoption("lf", False)
+    return 1, "retest" if retest else "first"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -256,6 +287,9 @@ class Measure(MeasureRecorder):
         item.stash[_RESULTS] = self
 
     def __call__(self, name: str, value: float | None, unit: str, *args: Any, **kw: Any) -> Verdict:
+        attempt, reason = attempt_of(self.item)
+        kw.setdefault("attempt", attempt)
+        kw.setdefault("attempt_reason", reason)
         verdict = super().__call__(name, value, unit, *args, **kw)
         m = self.measurements[-1]
         props = self.item.user_properties
@@ -330,6 +364,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             message = _failure_text(item, call) or str(report.longreprtext)[-4000:]
         elif report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
+        attempt, reason = attempt_of(item)
         session.tests.append(
             TestResult(
                 item.nodeid,
@@ -338,9 +373,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 measurements=list(log.measurements) if log else [],
                 figures=[],  # drawn after teardown (disarmed), below
                 message=message,
+                attempt=attempt,
+                reason=reason,
             )
         )
         item.stash[_REPORTED] = session.tests[-1]
+        session.record_test(item.nodeid, outcome, attempt, reason, report.duration)
     if report.when == "teardown" and log is not None:
         shown = item.stash.get(_REPORTED, None)
         figures = log.render_figures()
@@ -354,7 +392,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     bench_session = session.config.stash.get(_SESSION, None)
     if bench_session is None:
         return
-    failed = any(t.outcome in ("failed", "error") for t in bench_session.tests)
+    final = {t.nodeid: t for t in bench_session.tests}  # the last attempt of each test
+    for t in bench_session.tests:
+        if final[t.nodeid] is not t and t.outcome in ("failed", "error"):
+            t.outcome = "rerun"  # a failed attempt that was run again
+    failed = any(t.outcome in ("failed", "error") for t in final.values())
     terminated = session.config.stash.get(_TERMINATED, None) or stop_requested()
     if terminated is not None:
         verdict = Verdict.ABORTED

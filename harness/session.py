@@ -28,6 +28,7 @@ from harness.config import (
 )
 from harness.context import RunContext
 from harness.limits import Measurement, Verdict
+from harness.record import records
 from harness.record.journal import Journal
 from harness.record.records import RunInfo
 from harness.report.html import TestResult
@@ -203,7 +204,9 @@ class BenchSession:
             return self.pending
         self._finished = True
         # the clock the start and every record used (the world's on the simulated bench)
-        self.journal.finish_run(self.context.run_id, verdict, time_ns=self.now_ns())
+        self.journal.finish_run(
+            self.context.run_id, verdict, time_ns=self.now_ns(), counts=self.yields()
+        )
         if self.forwarder is not None:
             self.pending = 0
             if not self.forwarder.stop(flush_timeout=5.0):  # read the outbox only if needed
@@ -239,6 +242,40 @@ class BenchSession:
         if self.forwarder is not None:
             self.forwarder.notify()
         return m
+
+    def record_test(
+        self, test_id: str, outcome: str, attempt: int, reason: str, duration_s: float
+    ) -> None:
+        """Commit one attempt of one test (see :func:`harness.record.records.test_row`)."""
+        row = records.test_row(
+            self.tags(),
+            run_id=self.context.run_id,
+            test_id=test_id,
+            outcome=outcome,
+            attempt=attempt,
+            reason=reason,
+            duration_s=duration_s,
+            time_ns=self.now_ns(),
+        )
+        self.journal.append_rows([row])
+        if self.forwarder is not None:
+            self.forwarder.notify()
+
+    def yields(self) -> dict[str, int]:
+        """Tests run (skipped ones aside), passed at their first attempt, at their last."""
+        first: dict[str, str] = {}
+        last: dict[str, str] = {}
+        for t in self.tests:
+            first.setdefault(t.nodeid, t.outcome)
+            last[t.nodeid] = t.outcome
+        run = [n for n, o in last.items() if o != "skipped"]
+        if not run:  # nothing tested: no yield (rather than 0 of 0)
+            return {}
+        return {
+            "tests": len(run),
+            "first_pass": sum(first[n] == "passed" for n in run),
+            "final_pass": sum(last[n] == "passed" for n in run),
+        }
 
     def record_pulse(self, metrics: dict[str, Any], **context: Any) -> None:
         """Commit one pulse summary."""

@@ -220,8 +220,15 @@ class Journal:
         row = records.run_row(info, "start", time_ns=info.started_ns)
         return self.append_rows([row], also=insert)[0]
 
-    def finish_run(self, run_id: str, verdict: Verdict | str, *, time_ns: int | None = None) -> int:
-        """Record the end of a run with its overall verdict."""
+    def finish_run(
+        self,
+        run_id: str,
+        verdict: Verdict | str,
+        *,
+        time_ns: int | None = None,
+        counts: Mapping[str, int] | None = None,
+    ) -> int:
+        """Record the end of a run with its overall verdict (and test counts, see run_row)."""
         end = time.time_ns() if time_ns is None else int(time_ns)
         with self._lock:
             found = self._db.execute(
@@ -256,6 +263,7 @@ class Journal:
             time_ns=end,
             verdict=verdict,
             duration_s=(end - info.started_ns) / 1e9,
+            counts=counts,
         )
         return self.append_rows([row], also=update)[0]
 

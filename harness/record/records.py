@@ -39,6 +39,7 @@ class Kind(enum.StrEnum):
     CALIBRATION = "calibration"
     RUN = "run"
     AUDIT = "audit"  # who did what to the records (harness.record.audit)
+    TEST = "test"  # one attempt of one test: outcome, attempt number, reason
 
     @property
     def influx_measurement(self) -> str:
@@ -326,8 +327,12 @@ def run_row(
     time_ns: int,
     verdict: Verdict | str | None = None,
     duration_s: float | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> Row:
     """Row of a run start (``event="start"``) or finish (``event="finish"``).
+
+    ``counts`` (a finish): ``tests`` run, ``first_pass`` passed at their first
+    attempt, ``final_pass`` passed at their last: first-pass and final yield.
 
     Tags: the context of ``info.tags`` (other keys become ``tag_<key>`` fields, as for
     every kind), ``station``, ``bench``, ``event`` and, on a finish, ``verdict``.
@@ -338,10 +343,41 @@ def run_row(
         data.update(info.method)
     if duration_s is not None:
         data["duration_s"] = float(duration_s)
+    data.update({k: int(v) for k, v in (counts or {}).items()})
     own = {"station": info.station, "bench": info.bench, "event": event}
     if verdict is not None:
         own["verdict"] = str(verdict)
     return Row(Kind.RUN, int(time_ns), _tags(ctx, **own), info.run_id, "", None, _NO_LIMITS, data)
+
+
+def test_row(
+    tags: Mapping[str, str],
+    *,
+    run_id: str,
+    test_id: str,
+    outcome: str,
+    attempt: int,
+    reason: str,
+    duration_s: float,
+    time_ns: int,
+) -> Row:
+    """Row of one attempt of one test.
+
+    Tags: the context, ``test`` (the test's name) and ``outcome``; fields ``attempt``
+    (1 first), ``reason`` (``first``, ``rerun`` after a failure in the same run,
+    ``retest`` in a run started to test again), ``passed`` (1 or 0) and ``duration_s``.
+    First-pass yield is the mean of ``passed`` over ``attempt = 1``.
+    """
+    ctx, extra = split_tags(tags)
+    data: dict[str, Any] = {
+        **extra,
+        "attempt": int(attempt),
+        "reason": reason,
+        "passed": int(outcome == "passed"),
+        "duration_s": float(duration_s),
+    }
+    own = _tags(ctx, test=test_name(test_id), outcome=outcome)
+    return Row(Kind.TEST, int(time_ns), own, run_id, test_id, None, _NO_LIMITS, data)
 
 
 def limits_of(row_limits: tuple[float | None, ...]) -> Limits:

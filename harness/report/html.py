@@ -26,7 +26,7 @@ table.m td.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600}
 .pass{background:#dafbe1;color:#116329}.fail{background:#ffebe9;color:#a40e26}
 .marginal{background:#fff8c5;color:#7d4e00}.invalid,.error,.aborted{background:#ffebe9;color:#a40e26}
-.skipped,.unset{background:#eaeef2;color:#57606a}
+.skipped,.unset{background:#eaeef2;color:#57606a}.rerun{background:#fff1e5;color:#953800}
 .passed{background:#dafbe1;color:#116329}.failed{background:#ffebe9;color:#a40e26}
 .test{border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;margin:12px 0}
 .test h2{margin:2px 0 6px}
@@ -59,6 +59,8 @@ class TestResult:
     measurements: list[Measurement] = field(default_factory=list)
     figures: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
     message: str = ""
+    attempt: int = 1  # 1 first; a failed test run again gets 2, 3, ...
+    reason: str = ""  # first | rerun | retest
 
 
 def _badge(text: str) -> str:
@@ -100,6 +102,7 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         1 for t in tests for m in t.measurements if m.verdict in (Verdict.FAIL, Verdict.INVALID)
     )
     overall = "fail" if counts.get("failed", 0) + counts.get("error", 0) else "pass"
+    # (a failed attempt run again counts as "rerun", not as a failure: its last attempt decides)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
@@ -123,10 +126,21 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         '<label for="f-skipped">skipped</label></div>',
         '<div class="tests">',
     ]
-    for t in sorted(tests, key=lambda t: _ORDER.get(t.outcome, 1)):
-        parts.append(f'<div class="test o-{html.escape(t.outcome)}">')
+    # a test's attempts stay together, in order, ranked by the outcome of its last one
+    final = {t.nodeid: t.outcome for t in tests}
+    first: dict[str, int] = {}
+    for i, t in enumerate(tests):
+        first.setdefault(t.nodeid, i)
+    ranked = sorted(
+        tests, key=lambda t: (_ORDER.get(final[t.nodeid], 1), first[t.nodeid], t.attempt)
+    )
+    for t in ranked:
+        parts.append(f'<div class="test o-{html.escape(final[t.nodeid])}">')
+        tries = (
+            f" attempt {t.attempt} ({t.reason})" if t.attempt > 1 or t.reason == "retest" else ""
+        )
         parts.append(
-            f"<h2>{_badge(t.outcome)} {html.escape(t.nodeid)} "
+            f"<h2>{_badge(t.outcome)} {html.escape(t.nodeid)}{html.escape(tries)} "
             f'<small style="color:#57606a">{t.duration_s:.2f} s</small></h2>'
         )
         if t.measurements:

@@ -91,6 +91,8 @@ class Runner:
         argv = [sys.executable, "-m", "pytest", *suite_args(*paths), "-v"]
         argv += ["--events", str(events), "--operator", operator, "--dut-serial", serial]
         argv += ["--results", str(o.results)]
+        if targets:  # Retest: the journal and report say these tests are tested again
+            argv += ["--retest"]
         for opt, value in (("--bench", o.bench), ("--journal", o.journal),
                            ("--station", o.station)):
             if value:

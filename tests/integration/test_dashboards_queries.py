@@ -290,6 +290,16 @@ def pass_rate(ps: list[Point]) -> list[Any] | None:
     return [100.0 * sum(p.tags["verdict"] in PASSED for p in judged) / len(judged)]
 
 
+def yields(ps: list[Point]) -> list[Any] | None:
+    """First-pass and final yield (%) of finished runs that counted their tests."""
+    counted = [p for p in ps if p.fields.get("tests", 0) > 0]
+    if not counted:
+        return None
+    tests = sum(p.fields["tests"] for p in counted)
+    return [100.0 * sum(p.fields["first_pass"] for p in counted) / tests,
+            100.0 * sum(p.fields["final_pass"] for p in counted) / tests]
+
+
 def agg_or_none(field: str, *fns: Callable[[list[float]], float]) -> Callable:
     def agg(ps: list[Point]) -> list[Any] | None:
         xs = values(ps, field)
@@ -363,6 +373,8 @@ def expectations(points: list[Point], sel: Selection) -> dict[tuple[str, str], S
             per_bucket(finished, ("station",), pass_rate),
         ("tmsbench-manufacturing", "Runs per day by verdict"):
             per_bucket(finished, ("verdict",), lambda ps: [len(ps)]),
+        ("tmsbench-manufacturing", "First-pass and final yield per station and day"):
+            per_bucket(finished, ("station",), yields),
         ("tmsbench-coil-thermal", "Coil temperature"):
             per_bucket(temps, coil, agg_or_none("celsius", max)),
         ("tmsbench-coil-thermal", "Trains"):

@@ -286,6 +286,13 @@ def test_a_failing_run_lists_what_failed_and_retests_only_the_failed_tests(
         _wait("the retest's FAIL", lambda: _text(page, "#verdict-word") == "FAIL")
         retested = next(e["tests"] for e in events(2) if e["event"] == "collected")
         assert retested == failed
+        # the journal knows it for a retest (the plugin's --retest)
+        run2 = next(e["run_id"] for e in events(2) if e["event"] == "run_start")
+        with sqlite3.connect(tmp_path / "results" / "journal.sqlite") as db:
+            reasons = {r for (r,) in db.execute(
+                "SELECT json_extract(data, '$.attempt_reason') FROM points"
+                " WHERE kind = 'measurement' AND run_id = ?", (run2,))}
+        assert reasons == {"retest"}
         assert station.state()["run"]["serial"] == "SN-LOW-1"
     finally:
         page.quit()

@@ -208,8 +208,9 @@ def test_unit_pass_rate_reads_run_finish_points_and_leaves_aborted_runs_out():
     # the measurement panels keep their ids; the run panels come after them
     assert titles == ["Pass rate per station and day", "Measurements per day by verdict",
                       "Pass rate per station, test and day", "Failures by characteristic",
-                      "Unit pass rate per station and day", "Runs per day by verdict"]
-    assert [p["id"] for p in panels(d)] == [1, 2, 3, 4, 5, 6]
+                      "Unit pass rate per station and day", "Runs per day by verdict",
+                      "First-pass and final yield per station and day"]
+    assert [p["id"] for p in panels(d)] == [1, 2, 3, 4, 5, 6, 7]
     (tgt,) = panels(d)[4]["targets"]
     q = tgt["query"]
     assert q.count('FROM "tms_run" WHERE') == 2 and q.count("\"event\" = 'finish'") == 2
