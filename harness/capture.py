@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -235,6 +235,16 @@ class PulseNotSeen(AssertionError):
     """The stimulator was told to fire but the scope saw no pulse (a device failure)."""
 
 
+class CaptureListener(Protocol):
+    """Who hears of each capture as it happens (the station's event file)."""
+
+    def pulse(self, cap: PulseCapture) -> None: ...
+
+    def record(self, w: Waveform, percent: float, waveform: str) -> None: ...
+
+    def temperature(self, celsius: float, phase: str) -> None: ...
+
+
 class BenchRig:
     """The instruments of one test, armed lazily and disarmed on :meth:`close`."""
 
@@ -247,8 +257,11 @@ class BenchRig:
         spec: SpecConfig,
         test_id: str = "",
         progress: Callable[[str], None] | None = None,
+        listener: CaptureListener | None = None,
     ) -> None:
         self.session = session
+        #: Told of every pulse captured and coil temperature journalled (the station page).
+        self.listener = listener
         #: Gets one line per :meth:`train` call that gives ``of`` (None: say nothing).
         self.progress = progress
         self._protocol_done = 0  # train() calls of the current ``of`` protocol
@@ -416,6 +429,8 @@ class BenchRig:
         cap = self._analyse(percent, wave, wfs, device_didt)
         self._record_pulse(cap)
         self.captures[(wave, percent)] = cap
+        if self.listener is not None:
+            self.listener.pulse(cap)
         return cap
 
     def _analyse(
@@ -617,6 +632,8 @@ class BenchRig:
         n_daq = self._counted(act)
         t_after = self.temperature()
         segs = self.scope.read_segments(cur) if total >= 2 else [self.scope.read_waveform(cur)]
+        if self.listener is not None and segs:  # the train's last pulse, as recorded
+            self.listener.record(segs[-1], percent, self._waveform or self.spec.waveforms[0])
         times, batch, n_valid = self._analyse_segments(segs)
         metrics = analyze_train(times, rate_hz)
         bursts = None
@@ -749,6 +766,8 @@ class BenchRig:
     def record_temperature(self, celsius: float, phase: str) -> None:
         """Journal one coil temperature (°C), tagged with the ``phase`` it was taken in."""
         s = self.session
+        if self.listener is not None:
+            self.listener.temperature(celsius, phase)
         s.journal.append_temperature(
             celsius,
             tags=s.tags(phase=phase),

@@ -21,6 +21,7 @@ import pytest
 from harness.analysis.decision import describe_rule
 from harness.capabilities import missing
 from harness.config import ConfigError, SpecConfig
+from harness.formatting import format_limits, format_value
 from harness.limits import Verdict
 from harness.measure import MeasureRecorder
 from harness.record.schema import JournalError
@@ -28,6 +29,7 @@ from harness.report.html import TestResult
 from harness.report.html import write as write_report
 from harness.safety import Terminated, raise_terminated, reset_stop, stop_requested
 from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
+from harness.station.events import EventsPlugin, EventWriter
 
 if TYPE_CHECKING:  # drivers are imported lazily, when a test needs them
     from harness.capture import BenchRig, PulseCapture, TrainCapture
@@ -43,6 +45,7 @@ _REPORTED = pytest.StashKey[TestResult]()  # the report's entry of a test, for i
 _TERMINATED = pytest.StashKey[Terminated]()
 _SAVED_SIGNALS = pytest.StashKey[dict[int, Any]]()
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_EVENTS = pytest.StashKey[EventWriter | None]()  # --events: progress for the station page
 
 
 # --------------------------------------------------------------------- options
@@ -64,6 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run although a reference instrument is past its due date (marked not traceable)",
     )
     g.addoption("--run-slow", action="store_true", help="also run full-length protocols")
+    g.addoption("--events", metavar="FILE", help="write progress as JSON lines (station page)")
     g.addoption(
         "--attempts",
         type=int,
@@ -90,6 +94,11 @@ def pytest_configure(config: pytest.Config) -> None:
     ):
         config.addinivalue_line("markers", line)
     config.stash[_SESSION] = None
+    events_file = config.getoption("--events", None)
+    events = EventWriter(events_file) if events_file else None
+    config.stash[_EVENTS] = events
+    if events is not None:
+        config.pluginmanager.register(EventsPlugin(events), "tmsbench-events")
     attempts = config.getoption("attempts", 1) or 1
     if attempts < 1:
         raise pytest.UsageError(f"--attempts {attempts}: at least 1")
@@ -166,7 +175,46 @@ def _open_session(config: pytest.Config) -> BenchSession:
         pytest.exit(f"tmsbench: {exc}", returncode=2)
     config.stash[_SESSION] = session
     _catch_sigterm(config)
+    _emit_run_start(config, session)
     return session
+
+
+def _emit_run_start(config: pytest.Config, session: BenchSession) -> None:
+    events = config.stash.get(_EVENTS, None)
+    if events is not None:
+        ctx = session.context
+        events.emit(
+            "run_start",
+            run_id=ctx.run_id,
+            station=ctx.station,
+            operator=ctx.operator,
+            serial=ctx.stimulator_serial,
+            spec=session.spec.name,
+            simulated=session.bench.sim is not None,
+        )
+
+
+def _emit_run_finish(config: pytest.Config, session: BenchSession, verdict: Verdict) -> None:
+    events = config.stash.get(_EVENTS, None)
+    if events is None:
+        return
+    failures = [
+        {"test": t.nodeid, "name": m.name, "value": m.value, "unit": m.unit,
+         "text": format_value(m.value, m.unit, m.limits),
+         "limits": format_limits(m.unit, m.limits), "verdict": m.verdict.value}
+        for t in session.tests
+        for m in t.measurements
+        if m.verdict in (Verdict.FAIL, Verdict.INVALID)
+    ]
+    events.emit(
+        "run_finish",
+        run_id=session.context.run_id,
+        verdict=verdict.value,
+        report=str((session.results_dir / "report.html").resolve()),
+        artifacts=[[what, str(path.resolve())] for what, path in session.artifacts],
+        failures=failures,
+        failed_tests=[t.nodeid for t in session.tests if t.outcome in ("failed", "error")],
+    )
 
 
 def _catch_sigterm(config: pytest.Config) -> None:
@@ -261,6 +309,9 @@ class Measure(MeasureRecorder):
         for key in ("U", "u_c", "decision_rule"):  # uncertainty (k = 2) and the rule applied
             if key in m.extra:
                 props.append((f"{name}.{key}", str(m.extra[key])))
+        events = self.item.config.stash.get(_EVENTS, None)
+        if events is not None:
+            events.measurement(m)
         return verdict
 
 
@@ -393,6 +444,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     finally:
         bench_session.close(verdict)
         _restore_sigterm(session.config)
+        _emit_run_finish(session.config, bench_session, verdict)
     session.config.stash[_REPORT] = (report, bench_session.journal_path)
     session.config.stash[_ARTIFACTS] = list(bench_session.artifacts)
     if terminated is not None:
@@ -555,6 +607,7 @@ def rig(
         s.spec,
         test_id=request.node.nodeid,
         progress=_progress_writer(request.config),
+        listener=request.config.stash.get(_EVENTS, None),
     )
     try:
         yield r

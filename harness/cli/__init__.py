@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "harness.cli.audit",
     "harness.cli.approve",
     "harness.cli.trace",
+    "harness.cli.station",
 )
 
 

@@ -39,6 +39,9 @@ DATA_FILES = (
     "harness/data/tests/bench/test_calibration.py",
     "dashboards/json/tmsbench-calibration-drift.json",
     "dashboards/provisioning/datasources/tmsbench.yaml",
+    "harness/data/plans/calibration.toml",
+    "harness/station/templates/run.html",
+    "harness/station/static/station.js",
 )
 
 
@@ -186,3 +189,35 @@ def test_bench_suite_on_the_embedded_simulated_bench(installed: Installed) -> No
         ids = {row[0] for row in db.execute("SELECT DISTINCT test_id FROM points")} - {""}
     # the ids (and the `test` tag on every point) read as in a checkout run
     assert ids and all(i.startswith("tests/bench/test_") for i in ids), sorted(ids)[:5]
+
+
+def test_station_serves_its_pages(installed: Installed) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = subprocess.Popen(
+        [str(installed.tmsbench), "station", "--port", str(port)], cwd=installed.cwd, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        page = b""
+        end = time.monotonic() + 60
+        while time.monotonic() < end and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    page = r.read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert b"SIMULATED BENCH" in page and b"Calibration" in page, page[:2000]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/station.js") as r:
+            assert b"EventSource" in r.read()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "tmsbench station: http://127.0.0.1" in out, out
