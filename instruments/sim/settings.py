@@ -126,6 +126,14 @@ class SimSubject(Settings):
     latency_ms: Annotated[float, Field(ge=5, le=60)] = 22.0  # MEP onset after the pulse
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _solvable(self) -> SimSubject:
+        """The model must reach its threshold (raises the model's one-line reason)."""
+        from instruments.sim.emg import subject_model  # emg imports these settings
+
+        subject_model(self)
+        return self
+
 
 class SimSettings(Settings):
     """The simulated world: clock, noise, device model and faults."""

@@ -96,7 +96,16 @@ class Subject:
 
     def _solve_x50(self) -> float:
         lo, hi = self.rmt_pct - 200.0, self.rmt_pct + 200.0
-        return float(brentq(lambda x50: self.p_response(self.rmt_pct, x50) - 0.5, lo, hi))
+
+        def gap(x50: float) -> float:
+            return self.p_response(self.rmt_pct, x50) - 0.5
+
+        if not gap(lo) > 0 > gap(hi):
+            raise ValueError(
+                f"subject: no recruitment curve gives MEPs ≥ {CRITERION_UV:g} µV half the time "
+                f"at rmt_pct = {self.rmt_pct:g} with these variabilities"
+            )
+        return float(brentq(gap, lo, hi))
 
     def rng(self) -> np.random.Generator:
         """A fresh random stream for this subject's seed."""
