@@ -19,8 +19,8 @@ Methods:
   the motor threshold is their mean.
 - ``MaximumLikelihood`` (ML-PEST as in Awiszus' MTAT; Awiszus 2003, Suppl Clin
   Neurophysiol 56:13-23): response probability a cumulative Gaussian with a spread fixed at
-  7 % of the threshold; after each pulse the next intensity is the current maximum-
-  likelihood threshold.
+  7 % of the threshold (the figure MTAT uses; sureness: medium, from secondary accounts);
+  after each pulse the next intensity is the current maximum-likelihood threshold.
 """
 
 from __future__ import annotations
