@@ -11,6 +11,8 @@ Capabilities:
 - ``paired_pulses``: two pulses at a set interval from one command.
 - ``coil_temperature``: a thermocouple channel on the bench's DAQ.
 - ``efield``: an E-field (or dB/dt) input on the scope.
+- ``emg``: an EMG input on the DAQ (``ai_voltage`` channel in µV) and its trigger input.
+- ``subject``: a simulated subject (``[sim.subject]``) whose true motor threshold is known.
 - ``waveform:NAME``: the spec lists waveform NAME.
 """
 
@@ -21,7 +23,7 @@ from collections.abc import Iterable
 from harness.config import BenchConfig, SpecConfig
 from instruments.stimulator.models import device_model
 
-KNOWN = ("trains", "paired_pulses", "coil_temperature", "efield")
+KNOWN = ("trains", "paired_pulses", "coil_temperature", "efield", "emg", "subject")
 
 
 def missing(needs: Iterable[str], bench: BenchConfig, spec: SpecConfig) -> str | None:
@@ -57,6 +59,22 @@ def _lacks(need: str, bench: BenchConfig, spec: SpecConfig) -> str | None:
         chans = bench.scope.channels.values() if bench.scope else ()
         if not any(c.quantity in ("efield", "didt") for c in chans):
             return "needs an E-field input: the bench's scope has no efield or didt channel"
+        return None
+    if need == "emg":
+        from harness.motor_threshold import emg_channel
+
+        if emg_channel(bench.daq) is None:
+            return 'needs an EMG input: the bench\'s DAQ has no ai_voltage channel in units "uV"'
+        assert bench.daq is not None
+        if not bench.daq.trigger_in:
+            return "needs an EMG trigger: the bench's [daq] names no trigger_in terminal"
+        return None
+    if need == "subject":
+        if bench.sim is None or bench.sim.subject is None:
+            return (
+                "needs a simulated subject ([sim.subject]): only there is the true motor "
+                "threshold known to judge a hunt against"
+            )
         return None
     if need.startswith("waveform:"):
         name = need.partition(":")[2]

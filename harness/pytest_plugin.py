@@ -32,6 +32,7 @@ from harness.session import DEFAULT_BENCH, BenchSession, SessionOptions
 from harness.station.events import EventsPlugin, EventWriter
 
 if TYPE_CHECKING:  # drivers are imported lazily, when a test needs them
+    from harness.analysis.threshold import ThresholdResult
     from harness.capture import BenchRig, PulseCapture, TrainCapture
     from harness.config import BenchConfig
     from instruments.daq import Daq
@@ -665,3 +666,69 @@ def train(rig: BenchRig) -> Callable[..., TrainCapture]:
 def paired_pulse(rig: BenchRig) -> Callable[..., TrainCapture]:
     """``paired_pulse(interval_ms=, percent=)`` → :class:`TrainCapture` of the pair."""
     return rig.paired_pulse
+
+
+@pytest.fixture
+def motor_threshold(
+    tmsbench_session: BenchSession,
+    stimulator: Stimulator,
+    daq: Daq,
+    measure: Measure,
+) -> Iterator[Callable[..., ThresholdResult]]:
+    """``motor_threshold(method="ml_pest", max_pulses=None, true_pct=None, **kw)``
+    → :class:`~harness.analysis.threshold.ThresholdResult`.
+
+    Hunts the motor threshold with the bench's stimulator and the MEPs of its DAQ's EMG
+    input (see :mod:`harness.motor_threshold`); every pulse's MEP is recorded and the
+    staircase attached as a figure (with ``true_pct`` drawn when given). Pulses are 5 s
+    apart on a hardware bench, back to back on the simulated one. Disarmed at the end.
+    """
+    from contextlib import ExitStack
+
+    from harness.analysis.threshold import make_procedure
+    from harness.motor_threshold import CLINICAL_INTERVAL_S, MepReader, emg_channel, hunt
+    from harness.report.staircase import staircase_plot
+    from harness.safety import armed
+
+    s = tmsbench_session
+    stack = ExitStack()
+
+    def run(
+        method: str = "ml_pest",
+        max_pulses: int | None = None,
+        true_pct: float | None = None,
+        **kwargs: Any,
+    ) -> ThresholdResult:
+        bench = s.bench
+        chan = emg_channel(bench.daq)
+        if chan is None or bench.daq is None or not bench.daq.trigger_in:
+            pytest.skip("needs an EMG input and trigger_in on the bench's DAQ")
+        if max_pulses is not None:
+            kwargs["max_pulses"] = max_pulses
+        proc = make_procedure(method, **kwargs)
+        reader = MepReader(daq, chan, bench.daq.trigger_in)
+        stimulator.set_waveform(s.spec.waveforms[0])
+        stim = stack.enter_context(
+            armed(stimulator, s.spec.limits, intensity_percent=proc.next_intensity())
+        )
+
+        def step(n: int, pct: int, amp: float) -> None:
+            measure(f"{method}: MEP of pulse {n}", amp, "µV", intensity_percent=pct)
+
+        interval = 0.0 if s.simulated else CLINICAL_INTERVAL_S
+        try:
+            result = hunt(
+                stim, reader, proc, interval_s=interval, sleep=stimulator.sleep, on_step=step
+            )
+        finally:
+            stack.close()  # disarm before drawing or judging
+        measure.figure(
+            f"{method} staircase: intensity per pulse, MEP, hit or miss",
+            lambda: staircase_plot(result, true_pct),
+        )
+        return result
+
+    try:
+        yield run
+    finally:
+        stack.close()

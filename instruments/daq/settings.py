@@ -61,3 +61,8 @@ class DaqSettings(Settings):
         description="gRPC: each call's deadline is its expected duration plus this margin (s)",
     )
     channels: dict[str, DaqChannel] = Field(default_factory=dict)
+    trigger_in: str | None = Field(
+        default=None,
+        description="terminal wired to the stimulator's trigger-out (e.g. /Dev1/PFI0): "
+        "starts acquisitions that must begin with a pulse (MEP records)",
+    )

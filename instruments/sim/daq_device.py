@@ -10,6 +10,9 @@ Wiring of the simulated device (from the bench file's ``[daq.channels]``):
 - ``ai_voltage`` -> HV divider on the stimulator capacitor
   (``world.capacitor_trace / scale``), or an E-field probe when its units are
   ``V/m`` (E at 2 cm / ``scale``); other AI terminals read 1 mV rms noise.
+- ``ai_voltage`` with units ``uV`` -> an EMG amplifier on the subject's hand muscle
+  (:mod:`instruments.sim.emg`: MEP after each pulse, plus amplifier noise; volts at the
+  card = µV / ``scale``).
 - ``thermocouple`` -> coil temperature (°C). With the ``thermocouple_open``
   fault the channel reads the top of the type's range (type K: 1372 °C), the
   way an NI thermocouple module with open-thermocouple detection rails
@@ -52,6 +55,7 @@ from nidaqmx.constants import (
 )
 
 from instruments.daq.settings import DaqSettings
+from instruments.sim.emg import EmgSource
 from instruments.sim.world import PulseEvent, World
 
 FloatArray = npt.NDArray[np.float64]
@@ -91,6 +95,7 @@ PFI_LINES = 16  # PFI0..7 = port1/line0..7, PFI8..15 = port2/line0..7 (X Series)
 CI_DEFAULT_TERM = {0: "PFI8", 1: "PFI3", 2: "PFI0", 3: "PFI5"}
 AI_VOLTAGE_RANGES = ((-10.0, 10.0), (-5.0, 5.0), (-1.0, 1.0), (-0.2, 0.2))  # X Series 6351
 OTHER_AI_NOISE_V = 1e-3
+EMG_UNITS = ("uV", "µV")  # an ai_voltage channel in these units is the EMG amplifier
 TC_NOISE_C = 0.02
 EFIELD_WINDOW_S = 2e-3  # a pulse's E-field is over well within 2 ms
 NOISE_BANK = 1 << 20  # Gaussian samples drawn once; reads take random slices (10x cheaper)
@@ -119,7 +124,7 @@ class SimChannel:
     physical: str  # "SimDev1/ai0" (no leading slash)
     chan_type: ChannelType
     meas_type: int  # UsageTypeAI/CI value, 0 for digital
-    signal: str  # cap_voltage | efield | noise | coil_temp | trigger_count | armed | latch
+    signal: str  # cap_voltage | efield | emg | noise | coil_temp | trigger_count | armed | latch
     scale: float = 1.0
     tc_type: str = "K"
     min_val: float = -10.0
@@ -232,6 +237,7 @@ class SimDaqDevice:
         self._rng = np.random.default_rng(world.sim.seed + 0xDA0)
         self._bank: FloatArray | None = None
         self._wiring = {c.physical.lstrip("/").lower(): c for c in config.channels.values()}
+        self.emg = EmgSource(world)
         # Thermal anchor: temperature history is replayed from here and the pulse records.
         now = world.clock.now()
         self._thermal_anchor = (now, world.coil_temperature_C(now))
@@ -365,6 +371,8 @@ class SimDaqDevice:
                 signal, scale = "noise", 1.0
                 if wire is not None and wire.kind == "ai_voltage":
                     signal = "efield" if "V/m" in wire.units else "cap_voltage"
+                    if wire.units in EMG_UNITS:
+                        signal = "emg"
                     scale = wire.scale
             name = given[i] if given else full
             chans.append(
@@ -691,6 +699,9 @@ class SimDaqDevice:
             return self._temperature(t) + self._noise(t.size) * TC_NOISE_C
         if ch.signal == "noise":
             return self._noise(t.size) * OTHER_AI_NOISE_V
+        if ch.signal == "emg":
+            uV = self.emg.signal_uV(t) + self._noise(t.size) * self.emg.noise_rms_uV
+            return uV / ch.scale
         raise NiError(FUNCTION_NOT_SUPPORTED_FOR_DEVICE, f"{ch.name} is not an analog channel")
 
     def _efield(self, t: FloatArray) -> FloatArray:

@@ -114,6 +114,30 @@ class SimFaults(Settings):
     thermocouple_open: bool = False
 
 
+class SimSubject(Settings):
+    """A simulated hand muscle on the bench's EMG channel (model: instruments/sim/subject.py).
+
+    Intensities are %MSO of this bench's coil and stimulator at its nominal output.
+    """
+
+    rmt_pct: Annotated[float, Field(gt=0, le=100)] = 50.0  # true resting motor threshold
+    slope_pct: Positive = 4.0  # recruitment sigmoid scale (%MSO)
+    sigma_x_pct: Annotated[float, Field(ge=0)] = 2.5  # excitability variability (%MSO)
+    sigma_y_log10: Annotated[float, Field(ge=0)] = 0.15  # amplitude variability (log10)
+    max_uV: Annotated[float, Field(gt=50)] = 3000.0  # saturation peak-to-peak (µV)
+    noise_pp_uV: Annotated[float, Field(ge=0)] = 15.0  # baseline peak-to-peak (µV)
+    latency_ms: Annotated[float, Field(ge=5, le=60)] = 22.0  # MEP onset after the pulse
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _solvable(self) -> SimSubject:
+        """The model must reach its threshold (raises the model's one-line reason)."""
+        from instruments.sim.emg import subject_model  # emg imports these settings
+
+        subject_model(self)
+        return self
+
+
 class SimSettings(Settings):
     """The simulated world: clock, noise, device model and faults."""
 
@@ -127,6 +151,7 @@ class SimSettings(Settings):
     stimulator: SimStimulator
     thermal: SimThermal = SimThermal()
     faults: SimFaults = SimFaults()
+    subject: SimSubject | None = None  # a hand muscle on the EMG channel (optional)
 
 
 class SimBenchSettings(Settings):

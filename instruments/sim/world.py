@@ -398,6 +398,8 @@ class World:
             "noise_fraction": self.noise_fraction,
             "faults": {k: v for k, v in self.faults.model_dump().items() if v},
         }
+        if self.sim.subject is not None:  # the hand muscle on the EMG input
+            out["subject"] = self.sim.subject.model_dump()
         for topo in st.waveforms:
             s = summarise(c, v0, topo)
             out[f"{topo}_at_100"] = {
