@@ -232,9 +232,22 @@ def run_calibration(
         title=f"Calibration certificate {ctx.stimulator_model} #{ctx.stimulator_serial}",
         verdict=verdict.value,
         context={
+            "certificate number": f"{ctx.station}/{stem.removeprefix('certificate-')}",
+            "issuing station": ctx.station,
             **{k: v for k, v in ctx.describe().items() if k != "reference instruments"},
+            "method": f"spec {spec.name}"
+            + (f" version {spec.version}" if spec.version else " (no version)")
+            + ", calibration sweep "
+            + ", ".join(f"{x:g}" for x in sorted(spec.calibration.percents))
+            + " %MSO,"
+            f" {spec.calibration.pulses_per_level} pulses per level",
             "decision rule": describe_rule(spec.decision.rule, spec.decision.guard_multiple),
-            "issued": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "environment": _environment(rig),
+            "date of calibration": time.strftime(
+                "%Y-%m-%d %H:%M UTC", time.gmtime(session.now_ns() / 1e9)
+            ),
+            # the session's clock, as every record (the world's calendar on the sim bench)
+            "issued": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(session.now_ns() / 1e9)),
             "fit": f"{fit.slope_per_percent:.5g} A/µs per %MSO, offset {fit.offset:+.4g} A/µs, "
             f"R² {fit.r2:.6f}, {fit.n_points} pulses",
         },
@@ -267,3 +280,15 @@ def run_calibration(
         )
     session.artifacts.append((f"certificate ({ctx.stimulator_serial}, {verdict})", pdf_path))
     return CalibrationResult(fit, verdict, list(measurements), html_path, pdf_path, figures)
+
+
+def _environment(rig: BenchRig) -> str:
+    """The environmental conditions the bench measured (coil temperature from the DAQ)."""
+    try:
+        coil = rig.temperature()
+    except Exception as exc:  # a DAQ fault must not stop the certificate: say so on it
+        return f"coil temperature not read ({type(exc).__name__}); ambient not measured"
+    if coil is None:
+        return "not measured (the bench has no coil thermocouple); ambient not measured"
+    return f"coil {coil:.1f} °C (DAQ thermocouple, after the sweep); ambient not measured"
+
