@@ -12,7 +12,10 @@ the interpreter and imports, ~60 MiB):
 
 * ``tmsbench drift`` (all devices, no figures);
 * ``tmsbench export --serial <one device>`` to CSV;
-* ``tmsbench status`` (after forwarding: the sink's counts).
+* ``tmsbench status`` (after forwarding: the sink's counts);
+
+and, in this process (tracemalloc peak), the CSV export of all rows and of one serial
+with the rows in memory (how ``export`` wrote CSV before) beside the streamed export.
 
 Both fleets are forwarded by the real forwarder to a real influxd 1.x (two databases);
 its series cardinality (``SHOW SERIES``) is printed, then every panel query of every
@@ -25,13 +28,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "integration")]
@@ -42,6 +49,7 @@ from dashboards import build  # noqa: E402
 from dashboards.macros import Variable, expand  # noqa: E402
 from harness.config import load_spec  # noqa: E402
 from harness.fleet import fleet_devices, write_fleet  # noqa: E402
+from harness.record.export import Query, query, stream_csv, write_csv  # noqa: E402
 from harness.record.forwarder import Forwarder  # noqa: E402
 from harness.record.sinks import InfluxTarget  # noqa: E402
 
@@ -50,14 +58,16 @@ YEAR_MS = 365 * 86_400_000
 #: Runs one ``tmsbench`` command in this fresh process, its output discarded; prints
 #: ``{"s": wall seconds of main(), "rss_mib": peak RSS, "rc": exit code}``.
 _RUNNER = """
-import contextlib, io, json, resource, sys, time
+import contextlib, io, json, sys, time
 sys.path.insert(0, sys.argv[1])
 from harness.cli import main
 t = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
     rc = main(sys.argv[2:])
 s = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process image's peak RSS (ru_maxrss would carry the forked parent's over exec)
+hwm = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
+rss = int(hwm.split()[1]) / 1024
 print(json.dumps({"s": s, "rss_mib": rss, "rc": rc}))
 """
 
@@ -122,6 +132,36 @@ def time_query(srv: InfluxDB1, db: str, q: str, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
+def _traced(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(seconds, peak MiB of Python allocations) of ``fn()``: timed untraced, then traced."""
+    t = time.perf_counter()
+    fn()
+    s = time.perf_counter() - t
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return s, peak
+
+
+def _in_memory(path: Path, q: Query, out: IO[str]) -> int:
+    return write_csv(query(path, q), out)
+
+
+def export_figures(path: Path, serial: str) -> str:
+    """CSV export in this process, all rows and one serial: rows in memory
+    (:func:`query` + :func:`write_csv`, how ``export`` wrote CSV before) vs streamed."""
+    lines = [f"\n{'CSV export (in process, to /dev/null)':<44} {'in memory':>21} | "
+             f"{'streamed':>21} | ratio"]
+    for label, q in (("all rows", Query()), (f"--serial {serial}", Query(serial=serial))):
+        with open(os.devnull, "w", newline="") as out:
+            m_s, m_mb = _traced(partial(_in_memory, path, q, out))
+            s_s, s_mb = _traced(partial(stream_csv, path, q, out))
+        lines.append(f"{label:<44} {m_s:8.2f} s {m_mb:7.1f} MiB | {s_s:8.2f} s "
+                     f"{s_mb:7.1f} MiB | {m_mb / max(s_mb, 1e-9):5.0f}x less memory")
+    return "\n".join(lines)
+
+
 def row(label: str, big: dict[str, Any], small: dict[str, Any]) -> str:
     return (f"{label:<44} {big['s']:8.2f} s {big['rss_mib']:7.0f} MiB | "
             f"{small['s']:8.2f} s {small['rss_mib']:7.0f} MiB | {big['s'] / small['s']:6.1f}x")
@@ -170,6 +210,7 @@ def main() -> int:
                 rb = tmsbench(*argv, "--journal", str(big))
                 rs = tmsbench(*argv, "--journal", str(small))
                 print(row(label, rb, rs))
+        print(export_figures(big, serial))
         if srv is not None:
             try:
                 to_ms = int(time.time() * 1000)
