@@ -14,8 +14,9 @@ the interpreter and imports, ~60 MiB):
 * ``tmsbench export --serial <one device>`` to CSV;
 * ``tmsbench status`` (after forwarding: the sink's counts);
 
-and, in this process (tracemalloc peak), the CSV export of all rows and of one serial
-with the rows in memory (how ``export`` wrote CSV before) beside the streamed export.
+and the CSV export of all rows (baseline journal) and of one serial (fleet) with the rows
+in memory (how ``export`` wrote CSV before) beside the streamed export, each in a fresh
+process.
 
 Both fleets are forwarded by the real forwarder to a real influxd 1.x (two databases);
 its series cardinality (``SHOW SERIES``) is printed, then every panel query of every
@@ -28,17 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "integration")]
@@ -49,7 +46,6 @@ from dashboards import build  # noqa: E402
 from dashboards.macros import Variable, expand  # noqa: E402
 from harness.config import load_spec  # noqa: E402
 from harness.fleet import fleet_devices, write_fleet  # noqa: E402
-from harness.record.export import Query, query, stream_csv, write_csv  # noqa: E402
 from harness.record.forwarder import Forwarder  # noqa: E402
 from harness.record.sinks import InfluxTarget  # noqa: E402
 
@@ -132,33 +128,45 @@ def time_query(srv: InfluxDB1, db: str, q: str, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
-def _traced(fn: Callable[[], Any]) -> tuple[float, float]:
-    """(seconds, peak MiB of Python allocations) of ``fn()``: timed untraced, then traced."""
-    t = time.perf_counter()
-    fn()
-    s = time.perf_counter() - t
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return s, peak
+#: Exports the rows of one query to /dev/null in this fresh process, ``memory`` (rows in a
+#: list, then written: how ``export`` wrote CSV before) or ``streamed``; prints seconds and
+#: the peak RSS (VmHWM) as JSON.
+_EXPORTER = """
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+from harness.record.export import Query, query, stream_csv, write_csv
+q = Query(serial=sys.argv[4] or None)
+t = time.perf_counter()
+with open(os.devnull, "w", newline="") as out:
+    if sys.argv[3] == "memory":
+        write_csv(query(sys.argv[2], q), out)
+    else:
+        stream_csv(sys.argv[2], q, out)
+s = time.perf_counter() - t
+hwm = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
+print(json.dumps({"s": s, "rss_mib": int(hwm.split()[1]) / 1024}))
+"""
 
 
-def _in_memory(path: Path, q: Query, out: IO[str]) -> int:
-    return write_csv(query(path, q), out)
+def exporter(path: Path, how: str, serial: str) -> dict[str, Any]:
+    """Time one CSV export in a fresh process (see :data:`_EXPORTER`)."""
+    out = subprocess.run([sys.executable, "-c", _EXPORTER, str(ROOT), str(path), how, serial],
+                         check=True, capture_output=True, text=True)
+    res: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return res
 
 
-def export_figures(path: Path, serial: str) -> str:
-    """CSV export in this process, all rows and one serial: rows in memory
-    (:func:`query` + :func:`write_csv`, how ``export`` wrote CSV before) vs streamed."""
-    lines = [f"\n{'CSV export (in process, to /dev/null)':<44} {'in memory':>21} | "
+def export_figures(big: Path, small: Path, serial: str) -> str:
+    """CSV export of all rows of the baseline journal (the fleet's would take a minute)
+    and of one serial of the fleet, each in a fresh process: the rows in memory (how
+    ``export`` wrote CSV before) beside streamed (peak RSS includes the interpreter)."""
+    lines = [f"\n{'CSV export (to /dev/null)':<44} {'rows in memory':>21} | "
              f"{'streamed':>21} | ratio"]
-    for label, q in (("all rows", Query()), (f"--serial {serial}", Query(serial=serial))):
-        with open(os.devnull, "w", newline="") as out:
-            m_s, m_mb = _traced(partial(_in_memory, path, q, out))
-            s_s, s_mb = _traced(partial(stream_csv, path, q, out))
-        lines.append(f"{label:<44} {m_s:8.2f} s {m_mb:7.1f} MiB | {s_s:8.2f} s "
-                     f"{s_mb:7.1f} MiB | {m_mb / max(s_mb, 1e-9):5.0f}x less memory")
+    for label, path, sel in (("all rows of the baseline", small, ""),
+                             (f"--serial {serial} of the fleet", big, serial)):
+        m, st = exporter(path, "memory", sel), exporter(path, "streamed", sel)
+        lines.append(f"{label:<44} {m['s']:8.2f} s {m['rss_mib']:7.0f} MiB | {st['s']:8.2f} s "
+                     f"{st['rss_mib']:7.0f} MiB | {m['rss_mib'] / st['rss_mib']:5.1f}x memory")
     return "\n".join(lines)
 
 
@@ -210,7 +218,7 @@ def main() -> int:
                 rb = tmsbench(*argv, "--journal", str(big))
                 rs = tmsbench(*argv, "--journal", str(small))
                 print(row(label, rb, rs))
-        print(export_figures(big, serial))
+        print(export_figures(big, small, serial))
         if srv is not None:
             try:
                 to_ms = int(time.time() * 1000)

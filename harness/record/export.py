@@ -172,25 +172,28 @@ def query_columns(db: sqlite3.Connection, q: Query) -> list[str]:
 
     One row's keys are the base columns, its tag keys, its value field (when it has a
     value), the limit fields it has and its data keys: their union over the selected
-    rows is read with ``json_each`` and ``DISTINCT`` (no row reaches Python), so a
+    rows is read in two scans, ``DISTINCT`` tag set / kind / which columns are set, and
+    the data keys with ``json_each`` (no row reaches Python), so a
     streamed export knows its header before the first row. ``q.limit`` is not supported
     (which rows a limit keeps is the export's own business): give ``limit=None``.
     """
     if q.limit:
         raise ValueError("query_columns: a limited query has no streamed column set")
     where, args = _where(q)
+    present = ", ".join(f"p.{f} IS NOT NULL" for f in ("value", *LIMIT_FIELDS))
+    combos = db.execute(f"SELECT DISTINCT p.tagset, p.kind, {present} FROM points p{where}",
+                        args).fetchall()
+    tagsets = {tid for tid, *_ in combos}
     keys: set[str] = set()
-    keys.update(k for (k,) in db.execute(
-        "SELECT DISTINCT j.key FROM tagsets t, json_each(t.tags) j WHERE t.id IN"
-        f" (SELECT DISTINCT p.tagset FROM points p{where})", args))
+    for tid, tags in db.execute("SELECT id, tags FROM tagsets"):
+        if tid in tagsets:
+            keys.update(json.loads(tags))
+    for _, kind, has_value, *has_limit in combos:
+        if has_value:
+            keys.add(VALUE_FIELD.get(kind, "value"))
+        keys.update(f for f, there in zip(LIMIT_FIELDS, has_limit, strict=True) if there)
     keys.update(k for (k,) in db.execute(
         f"SELECT DISTINCT j.key FROM points p, json_each(p.data) j{where}", args))
-    has_value = (" AND " if where else " WHERE ") + "p.value IS NOT NULL"
-    keys.update(VALUE_FIELD.get(k, "value") for (k,) in db.execute(
-        f"SELECT DISTINCT p.kind FROM points p{where}{has_value}", args))
-    present = ", ".join(f"max(p.{f} IS NOT NULL)" for f in LIMIT_FIELDS)
-    found = db.execute(f"SELECT {present} FROM points p{where}", args).fetchone()
-    keys.update(f for f, there in zip(LIMIT_FIELDS, found, strict=True) if there)
     return list(BASE_COLUMNS) + sorted(keys.difference(BASE_COLUMNS))
 
 
