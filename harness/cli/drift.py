@@ -323,7 +323,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sim-speed", type=positive_float, default=200.0,
                    help="world seconds per wall second (200)")
     p.add_argument("--levels", help="calibration levels in %%MSO (default 20,40,60,80,100)")
-    p.add_argument("--pulses-per-level", type=positive_int, default=1, help="(1)")
+    p.add_argument("--pulses-per-level", type=positive_int, default=1,
+                   help="(1; --fleet: always 1)")
     g = p.add_argument_group(
         "fleet (rows written straight to the journal, no bench: e.g. "
         "--fleet --devices 200 --days 1095)")
