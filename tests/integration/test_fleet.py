@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from harness.cli import main
-from harness.drift.source import histories_from_journal
+from harness.drift.source import histories_from_influx, histories_from_journal
 from harness.fleet import fleet_devices
 
+try:
+    from . import conftest_servers as _servers
+except ImportError:
+    import conftest_servers as _servers  # type: ignore[no-redef]
+
+influxdb = _servers.influxdb
+
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DEVICES, STATIONS, DAYS, EVERY = 12, 3, 730.0, 14.0
 
@@ -66,3 +77,31 @@ def test_drift_reads_every_device_of_a_fleet_with_its_aging_rate(tmp_path: Path)
                      "calibration": checks, "test": checks}
     rc = main(["verify", "--journal", str(journal)])
     assert rc == 0
+
+
+def test_fleet_reaches_the_benchs_influxdb_and_drift_reads_it_there(influxdb, tmp_path: Path):
+    influxdb.create_database("tms")
+    raw = tomllib.loads((ROOT / "benches" / "sim.toml").read_text())
+    raw["spec"] = str((ROOT / "specs" / "magstim-rapid2-d70.toml").resolve())
+    raw.setdefault("sinks", {})["influxdb"] = {"url": influxdb.url, "database": "tms",
+                                               "api": "v1"}
+    bench = tmp_path / "fleet-influx.toml"
+    bench.write_text(tomli_w.dumps(raw))
+    journal = tmp_path / "journal.sqlite"
+    rc = main(["demo-history", "--fleet", "--devices", "4", "--days", "120", "--bench",
+               str(bench), "--journal", str(journal)])
+    assert rc == 0
+    from_journal = histories_from_journal(journal)
+    from_influx = histories_from_influx(influxdb.url, "tms")
+    assert [h.serial for h in from_influx] == [h.serial for h in from_journal] == [
+        f"FLEET-{i:04d}" for i in range(1, 5)]
+    for a, b in zip(from_influx, from_journal, strict=True):
+        assert list(a.time_ns) == list(b.time_ns) and a.tags == b.tags
+        assert list(a.output_A_per_us) == list(b.output_A_per_us)
+    db = sqlite3.connect(journal)
+    try:
+        (pulses,) = db.execute("SELECT count(*) FROM points WHERE kind = 'pulse'").fetchone()
+    finally:
+        db.close()
+    assert pulses > 0
+    assert influxdb.count("tms_pulse", "peak_didt_A_per_us", db="tms") == pulses
