@@ -211,10 +211,62 @@ def _safe(serial: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in serial)
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """``tmsbench demo-history --fleet``: rows straight to the journal (:mod:`harness.fleet`),
+    then forwarded to the bench's ``[sinks.influxdb]`` when it has one."""
+    from harness.cli.sim import DEFAULT_BENCH
+    from harness.config import load_bench, load_spec
+    from harness.fleet import fleet_devices, write_fleet
+    from harness.history import DEFAULT_LEVELS
+
+    t0 = time.monotonic()
+    bench = load_bench(args.bench or DEFAULT_BENCH)
+    spec_path = bench.spec_path()
+    if spec_path is None:
+        print(f"tmsbench demo-history: {args.bench or DEFAULT_BENCH}: the bench file names no "
+              "spec", file=sys.stderr)
+        return 2
+    spec = load_spec(spec_path)
+    journal = Path(args.journal or bench.sinks.journal.path)
+    levels = [float(x) for x in args.levels.split(",")] if args.levels else DEFAULT_LEVELS
+    fleet = fleet_devices(args.devices, stations=args.stations, days=args.days,
+                          every_days=args.every_days, seed=args.seed)
+    method = {"spec_name": spec.name, "spec_version": spec.version,
+              "spec_sha256": spec.content_sha256, "run_type": "demo"}
+    res = write_fleet(journal, spec, fleet, days=args.days, every_days=args.every_days,
+                      levels=levels, seed=args.seed, method=method)
+    print(f"fleet: {res.checks} calibration checks on {res.devices} devices at "
+          f"{args.stations} stations, {res.rows} rows in {journal} "
+          f"in {time.monotonic() - t0:.1f} s")
+    if bench.sinks.influxdb is None:
+        return 0
+    from harness.record.forwarder import Forwarder
+    from harness.record.sinks import SinkConfigError
+
+    try:
+        fwd = Forwarder(journal, bench.sinks.influxdb)
+    except SinkConfigError as exc:
+        print(f"tmsbench demo-history: [sinks.influxdb]: {exc}", file=sys.stderr)
+        return 2
+    t1 = time.monotonic()
+    try:
+        sync = fwd.sync(timeout_s=args.sync_timeout)
+    finally:
+        fwd.close()
+    if not sync.ok:
+        print(f"tmsbench demo-history: {sync.pending} points not forwarded to {fwd.key} "
+              f"({sync.error}); they stay in the journal, run `tmsbench sync`", file=sys.stderr)
+        return 1
+    print(f"forwarded {sync.sent} points to {fwd.key} in {time.monotonic() - t1:.1f} s")
+    return 0
+
+
 def cmd_demo_history(args: argparse.Namespace) -> int:
     """``tmsbench demo-history``."""
     from harness.history import demo_history
 
+    if args.fleet:
+        return cmd_fleet(args)
     t0 = time.monotonic()
     levels = [float(x) for x in args.levels.split(",")] if args.levels else None
     optional: dict[str, Any] = {"levels": levels} if levels else {}
@@ -271,5 +323,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sim-speed", type=positive_float, default=200.0,
                    help="world seconds per wall second (200)")
     p.add_argument("--levels", help="calibration levels in %%MSO (default 20,40,60,80,100)")
-    p.add_argument("--pulses-per-level", type=positive_int, default=1, help="(1)")
+    p.add_argument("--pulses-per-level", type=positive_int, default=1,
+                   help="(1; --fleet: always 1)")
+    g = p.add_argument_group(
+        "fleet (rows written straight to the journal, no bench: e.g. "
+        "--fleet --devices 200 --days 1095)")
+    g.add_argument("--fleet", action="store_true",
+                   help="write the checks' records directly (fast), then forward them to the "
+                   "bench's [sinks.influxdb] if it has one")
+    g.add_argument("--stations", type=positive_int, default=4, help="stations of the fleet (4)")
+    g.add_argument("--sync-timeout", type=positive_float, default=600.0,
+                   help="seconds to wait for InfluxDB (600)")
     p.set_defaults(func=cmd_demo_history)

@@ -242,6 +242,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         "parquet" if args.output and args.output.endswith((".parquet", ".pq")) else "csv"
     )
     damaged: PartialRead | None = None
+    if fmt == "csv":  # streamed: memory does not grow with the rows exported
+        return _exported(*_export_csv(path, q, args.output))
     try:
         rows = export_mod.query(path, q)
     except PartialRead as exc:  # salvage: write what was read, say where it stopped
@@ -259,6 +261,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             n = export_mod.write_csv(rows, fh)
     else:
         n = export_mod.write_csv(rows, sys.stdout)
+    return _exported(n, damaged)
+
+
+def _export_csv(path: Path, q: Any, output: str | None) -> tuple[int, PartialRead | None]:
+    if output:
+        with open(output, "w", newline="", encoding="utf-8") as fh:
+            return export_mod.stream_csv(path, q, fh)
+    return export_mod.stream_csv(path, q, sys.stdout)
+
+
+def _exported(n: int, damaged: PartialRead | None) -> int:
     print(f"exported {n} rows", file=sys.stderr)
     if damaged is not None:
         print(f"tmsbench export: {damaged}; the rows before it were exported", file=sys.stderr)

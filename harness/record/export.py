@@ -167,6 +167,73 @@ def write_csv(rows: list[dict[str, Any]], out: IO[str]) -> int:
     return len(rows)
 
 
+def query_columns(db: sqlite3.Connection, q: Query) -> list[str]:
+    """The columns :func:`columns` gives for the rows of ``q``, found by SQLite alone.
+
+    One row's keys are the base columns, its tag keys, its value field (when it has a
+    value), the limit fields it has and its data keys: their union over the selected
+    rows is read in two scans, ``DISTINCT`` tag set / kind / which columns are set, and
+    the data keys with ``json_each`` (no row reaches Python), so a
+    streamed export knows its header before the first row. ``q.limit`` is not supported
+    (which rows a limit keeps is the export's own business): give ``limit=None``.
+    """
+    if q.limit:
+        raise ValueError("query_columns: a limited query has no streamed column set")
+    where, args = _where(q)
+    present = ", ".join(f"p.{f} IS NOT NULL" for f in ("value", *LIMIT_FIELDS))
+    combos = db.execute(f"SELECT DISTINCT p.tagset, p.kind, {present} FROM points p{where}",
+                        args).fetchall()
+    tagsets = {tid for tid, *_ in combos}
+    keys: set[str] = set()
+    for tid, tags in db.execute("SELECT id, tags FROM tagsets"):
+        if tid in tagsets:
+            keys.update(json.loads(tags))
+    for _, kind, has_value, *has_limit in combos:
+        if has_value:
+            keys.add(VALUE_FIELD.get(kind, "value"))
+        keys.update(f for f, there in zip(LIMIT_FIELDS, has_limit, strict=True) if there)
+    keys.update(k for (k,) in db.execute(
+        f"SELECT DISTINCT j.key FROM points p, json_each(p.data) j{where}", args))
+    return list(BASE_COLUMNS) + sorted(keys.difference(BASE_COLUMNS))
+
+
+def stream_csv(path: str | Path, q: Query, out: IO[str]) -> tuple[int, PartialRead | None]:
+    """Write the rows of ``q`` as CSV as they are read; (rows written, damage or None).
+
+    The same file :func:`write_csv` writes from :func:`query`'s rows, but memory does not
+    grow with the rows: the header comes from :func:`query_columns`, then each row is
+    written and dropped. A journal found damaged part-way gives a :class:`PartialRead`
+    (its ``rows`` empty: the rows before the damage are already written); damage met
+    while finding the columns falls back to :func:`query`'s salvage (rows in memory).
+    """
+    db = connect(path, check=False)
+    n = 0
+    try:
+        migrate(db)
+        try:
+            cols = query_columns(db, q)
+        except sqlite3.DatabaseError:
+            db.close()
+            return _salvage_csv(path, q, out)
+        w = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for row in iter_rows(db, q):
+            w.writerow(row)
+            n += 1
+    except sqlite3.DatabaseError as exc:
+        return n, PartialRead(f"{path}: journal is damaged after {n} rows ({exc})", [])
+    finally:
+        db.close()
+    return n, None
+
+
+def _salvage_csv(path: str | Path, q: Query, out: IO[str]) -> tuple[int, PartialRead | None]:
+    try:
+        return write_csv(query(path, q), out), None
+    except PartialRead as exc:
+        return write_csv(exc.rows, out), exc
+
+
 def parquet_available() -> bool:
     """True when pyarrow can be imported."""
     try:
