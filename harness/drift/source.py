@@ -115,12 +115,51 @@ def histories_from_points(points: Iterable[Mapping[str, Any]]) -> list[Calibrati
 
 def histories_from_journal(path: str | Path, serial: str | None = None) -> list[CalibrationHistory]:
     """Calibration histories in the journal at ``path`` (one serial or all)."""
-    from harness.record.export import Query, stream
-
-    q = Query(kind="measurement", serial=serial, names=(OUTPUT_NAME, SLOPE_NAME))
     return [
-        h for h in histories_from_points(stream(path, q)) if serial is None or h.serial == serial
+        h
+        for h in histories_from_points(_history_points(path, serial))
+        if serial is None or h.serial == serial
     ]
+
+
+def _history_points(path: str | Path, serial: str | None) -> Iterable[dict[str, Any]]:
+    """The two calibration series straight from the journal, streamed: the filter runs
+    in SQLite (on the few tag sets), each tag set is parsed once, and only the columns
+    a history needs are read (no per-row JSON of extra fields, no ISO times)."""
+    from harness.record.schema import connect, migrate
+
+    db = connect(path, check=False)
+    try:
+        migrate(db)
+        wanted: dict[int, dict[str, str]] = {}
+        for tid, text in db.execute("SELECT id, tags FROM tagsets"):
+            tags = json.loads(text)
+            if tags.get("name") not in (OUTPUT_NAME, SLOPE_NAME):
+                continue
+            if serial is not None and serial not in (
+                tags.get("stimulator_serial"), tags.get("coil_serial")
+            ):
+                continue
+            wanted[int(tid)] = tags
+        if not wanted:
+            return
+        marks = ",".join("?" * len(wanted))
+        rows = db.execute(
+            "SELECT tagset, time_ns, value, nominal, low, high FROM points"
+            f" WHERE kind = 'measurement' AND tagset IN ({marks}) ORDER BY id",
+            list(wanted),
+        )
+        for tid, time_ns, value, nominal, low, high in rows:
+            yield {
+                **wanted[tid],
+                "time_ns": time_ns,
+                "value": value,
+                "nominal": nominal,
+                "low": low,
+                "high": high,
+            }
+    finally:
+        db.close()
 
 
 def _quote(text: str) -> str:
