@@ -22,9 +22,9 @@ def sim_bench(speed: float = 20.0) -> BenchConfig:
     return bench.model_copy(update={"sim": sim})
 
 
-def armed_world(percent: float = 60.0) -> World:
-    """A world on the fast bench, armed at ``percent`` %MSO."""
-    w = World(sim_bench())
+def armed_world(percent: float = 60.0, speed: float = 20.0) -> World:
+    """A world on the fast bench (clock ``speed`` x wall time), armed at ``percent`` %MSO."""
+    w = World(sim_bench(speed))
     w.set_intensity(percent)
     w.arm()
     return w

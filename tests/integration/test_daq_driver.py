@@ -38,9 +38,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def world() -> World:
-    """A world armed at 60 %MSO on the fast bench."""
-    return armed_world()
+def world(request: pytest.FixtureRequest) -> World:
+    """A world armed at 60 %MSO on the fast bench (clock speed: the test's param, else 20)."""
+    return armed_world(speed=getattr(request, "param", 20.0))
 
 
 @pytest.fixture
@@ -64,7 +64,11 @@ def world_time(world: World, epoch_ns: int | None) -> float:
     return (epoch_ns - world.clock.epoch_ns(0.0)) / 1e9
 
 
+@pytest.mark.parametrize("world", [5.0], indirect=True)
 def test_train_seen_as_capacitor_volts_counts_and_temperature(world, daq):
+    # at 5x wall time (not the module's 20x): a train thread that lags a loaded machine's
+    # wall clock by tens of ms fires its pulses after the thermocouple samples that should
+    # show their heat (seen once in CI: a 0.5 K rise where 1 K+ is due)
     with (
         daq.count_edges("trigger_count") as counter,
         daq.start_acquisition(["coil_temp"], 80, rate_hz=20.0) as tc_acq,
