@@ -142,46 +142,42 @@ def record(args: argparse.Namespace, assessed: list[tuple[Any, Any]]) -> int:
         sink = load_bench(args.bench).sinks.influxdb
     if sink is None:
         return 0
+    return forward(path, sink, "tmsbench drift", SYNC_TIMEOUT_S)
+
+
+def forward(path: Path, sink: Any, prog: str, timeout_s: float) -> int:
+    """Send the journal's pending points to ``sink`` and say how it went; exit code
+    (0 sent, 1 some left pending, 2 a bad sink)."""
     from harness.record.forwarder import Forwarder
     from harness.record.sinks import SinkConfigError
 
     try:
         fwd = Forwarder(path, sink)
     except SinkConfigError as exc:
-        print(f"tmsbench drift: [sinks.influxdb]: {exc}", file=sys.stderr)
+        print(f"{prog}: [sinks.influxdb]: {exc}", file=sys.stderr)
         return 2
+    t0 = time.monotonic()
     try:
-        sync = fwd.sync(timeout_s=SYNC_TIMEOUT_S)
+        sync = fwd.sync(timeout_s=timeout_s)
     finally:
         fwd.close()
     if not sync.ok:
-        print(f"tmsbench drift: {sync.pending} points not forwarded to {fwd.key} "
+        print(f"{prog}: {sync.pending} points not forwarded to {fwd.key} "
               f"({sync.error}); they stay in the journal, run `tmsbench sync`", file=sys.stderr)
         return 1
-    print(f"forwarded {sync.sent} points to {fwd.key}")
+    print(f"forwarded {sync.sent} points to {fwd.key} in {time.monotonic() - t0:.1f} s")
     return 0
 
 
-def cmd_drift(args: argparse.Namespace) -> int:
-    """``tmsbench drift``."""
-    from harness.drift import DriftParams, assess_device
-    from harness.drift.plot import device_plot, overview_plot
+MIN_CHECKS = 3  # fewer calibration checks give no trend
 
-    try:
-        histories = load_histories(args)
-    except (FileNotFoundError, RuntimeError, OSError) as exc:
-        print(f"tmsbench drift: {exc}", file=sys.stderr)
-        return 2
-    params = DriftParams(confidence=args.confidence)
-    usable = [h for h in histories if h.output_A_per_us.size >= 3]
-    for h in histories:
-        if h not in usable:
-            print(f"{h.serial}: {h.output_A_per_us.size} checks, need 3 for a trend",
-                  file=sys.stderr)
-    if not usable:
-        print("tmsbench drift: no calibration history found", file=sys.stderr)
-        return 1
-    drifts = [
+
+def assess_histories(histories: list[Any], params: Any) -> list[Any]:
+    """Each device's drift assessment (``harness.drift.DeviceDrift``) from its calibration
+    history, with ``params`` (``harness.drift.DriftParams``): what ``drift`` prints."""
+    from harness.drift import assess_device
+
+    return [
         assess_device(
             h.serial, h.t_days, h.output_A_per_us,
             expected_A_per_us=h.expected_A_per_us,
@@ -190,8 +186,29 @@ def cmd_drift(args: argparse.Namespace) -> int:
             expected_slope_A_per_us_per_pct=h.expected_slope_A_per_us_per_pct,
             params=params,
         )
-        for h in usable
+        for h in histories
     ]
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """``tmsbench drift``."""
+    from harness.drift import DriftParams
+    from harness.drift.plot import device_plot, overview_plot
+
+    try:
+        histories = load_histories(args)
+    except (FileNotFoundError, RuntimeError, OSError) as exc:
+        print(f"tmsbench drift: {exc}", file=sys.stderr)
+        return 2
+    usable = [h for h in histories if h.output_A_per_us.size >= MIN_CHECKS]
+    for h in histories:
+        if h not in usable:
+            print(f"{h.serial}: {h.output_A_per_us.size} checks, need {MIN_CHECKS} for a trend",
+                  file=sys.stderr)
+    if not usable:
+        print("tmsbench drift: no calibration history found", file=sys.stderr)
+        return 1
+    drifts = assess_histories(usable, DriftParams(confidence=args.confidence))
     print(table(drifts))
     if args.out:
         out = Path(args.out)
@@ -240,25 +257,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
           f"in {time.monotonic() - t0:.1f} s")
     if bench.sinks.influxdb is None:
         return 0
-    from harness.record.forwarder import Forwarder
-    from harness.record.sinks import SinkConfigError
-
-    try:
-        fwd = Forwarder(journal, bench.sinks.influxdb)
-    except SinkConfigError as exc:
-        print(f"tmsbench demo-history: [sinks.influxdb]: {exc}", file=sys.stderr)
-        return 2
-    t1 = time.monotonic()
-    try:
-        sync = fwd.sync(timeout_s=args.sync_timeout)
-    finally:
-        fwd.close()
-    if not sync.ok:
-        print(f"tmsbench demo-history: {sync.pending} points not forwarded to {fwd.key} "
-              f"({sync.error}); they stay in the journal, run `tmsbench sync`", file=sys.stderr)
-        return 1
-    print(f"forwarded {sync.sent} points to {fwd.key} in {time.monotonic() - t1:.1f} s")
-    return 0
+    return forward(journal, bench.sinks.influxdb, "tmsbench demo-history", args.sync_timeout)
 
 
 def cmd_demo_history(args: argparse.Namespace) -> int:

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.drift import DriftParams, assess_device
+from harness.drift import DriftParams
 from harness.drift.source import CalibrationHistory, histories_from_journal
-
-MIN_CHECKS = 3  # as tmsbench drift: fewer checks give no trend
 
 
 @dataclass(frozen=True)
@@ -29,22 +27,11 @@ class DriftView:
 
 def drift_view(journal: Path, confidence: float = 0.95) -> DriftView:
     """Assess every device in ``journal`` exactly as ``tmsbench drift --journal`` does."""
-    from harness.cli.drift import crossing_text, summary
+    from harness.cli.drift import MIN_CHECKS, assess_histories, crossing_text, summary
 
     histories = histories_from_journal(journal) if journal.exists() else []
     usable = [h for h in histories if h.output_A_per_us.size >= MIN_CHECKS]
-    params = DriftParams(confidence=confidence)
-    drifts = [
-        assess_device(
-            h.serial, h.t_days, h.output_A_per_us,
-            expected_A_per_us=h.expected_A_per_us,
-            low_A_per_us=h.low_A_per_us, high_A_per_us=h.high_A_per_us,
-            slope_t_days=h.slope_t_days, cal_slope_A_per_us_per_pct=h.slope_A_per_us_per_pct,
-            expected_slope_A_per_us_per_pct=h.expected_slope_A_per_us_per_pct,
-            params=params,
-        )
-        for h in usable
-    ]
+    drifts = assess_histories(usable, DriftParams(confidence=confidence))
     rows = [{**summary(d), "leaves_tolerance": crossing_text(d)} for d in drifts]
     too_few = [(h.serial, int(h.output_A_per_us.size)) for h in histories if h not in usable]
     return DriftView(usable, drifts, rows, too_few)
