@@ -44,8 +44,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             )
             return 1
         rep = chain.verify(db)
-        changed, missing = certificates.check_files(db)
-        n_files = len(certificates.issues(db))
+        registered = certificates.issues(db)
+        changed, missing = certificates.check_files(registered)
+        n_files = len(registered)
     finally:
         db.close()
     for line in changed:

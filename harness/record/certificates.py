@@ -128,16 +128,16 @@ def signatures(db: sqlite3.Connection, root: str) -> list[dict[str, Any]]:
     return [w for _, w in _rows(db, APPROVE) if w.get("root") == root]
 
 
-def check_files(db: sqlite3.Connection) -> tuple[list[str], list[str]]:
+def check_files(registered: list[Issue]) -> tuple[list[str], list[str]]:
     """(files edited since they were registered, registered files not found on disk)."""
     changed, missing = [], []
-    for i in issues(db):
+    for i in registered:
         p = Path(i.path)
         if not p.is_file():
             missing.append(f"{p.name} (row {i.row_id})")
-        elif sha256_file(p) != i.sha256:
+        elif (now := sha256_file(p)) != i.sha256:
             changed.append(
-                f"{p} (row {i.row_id}): SHA-256 {sha256_file(p)[:16]}… on disk, "
+                f"{p} (row {i.row_id}): SHA-256 {now[:16]}… on disk, "
                 f"{i.sha256[:16]}… when registered"
             )
     return changed, missing

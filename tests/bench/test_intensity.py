@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.analysis.calibration_fit import fit_calibration, fit_table
-from harness.calibration import judge_table
+from harness.calibration import judge_table, pulse_problems
 from harness.limits import Limits
 
 
@@ -49,11 +49,7 @@ def test_linearity(spec, fire_and_capture, measure) -> None:
     levels = sorted(cal.percents)[::2] or sorted(cal.percents)  # every other level: a quick sweep
     caps = [fire_and_capture(p) for p in levels]
     didt = [c.current.peak_didt_A_per_us for c in caps]
-    why = "; ".join(
-        f"{p:g} %MSO: {c.invalid_reason}"
-        for p, c in zip(levels, caps, strict=True)
-        if c.invalid_reason
-    )
+    why = pulse_problems(levels, caps)
     if spec.output.points:  # a device that follows a table, not a line
         table = fit_table(levels, didt, spec.output.expected_didt)
         judge_table(table, spec, measure, "linearity", invalid_reason=why)
