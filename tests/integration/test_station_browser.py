@@ -33,19 +33,18 @@ def _wait(what: str, check, timeout_s: float = WAIT_S, every_s: float = 0.1):
 
 
 def _text(driver, css: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    els = driver.find_elements(By.CSS_SELECTOR, css)
-    return els[0].text if els else ""
+    """The element's visible text, read in one script call: the page re-renders
+    on every event, so a found element can be replaced before `.text` reads it."""
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]);"
+        " return e ? e.innerText.trim() : '';", css)
 
 
 def _rows(driver) -> list[list[str]]:
-    from selenium.webdriver.common.by import By
-
-    return [
-        [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
-        for tr in driver.find_elements(By.CSS_SELECTOR, "#measurements tbody tr")
-    ]
+    """The measurement table's cells, row by row, read in one script call."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#measurements tbody tr'),"
+        " tr => Array.from(tr.querySelectorAll('td'), td => td.innerText.trim()));")
 
 
 def _scan(driver, element_id: str, code: str) -> None:
@@ -280,6 +279,9 @@ def test_a_failing_run_lists_what_failed_and_retests_only_the_failed_tests(
         failed = [e["test"] for e in first if e["event"] == "test_finish"
                   and e["outcome"] == "failed"]
         assert failed and len(failed) < len(ran)  # identity and pulse shape passed
+        # the button is enabled once the first run's process has ended
+        _wait("the retest button", lambda: page.execute_script(
+            "const b = document.getElementById('retest'); return b && !b.disabled;"), 30)
         page.find_element(By.ID, "retest").click()
         _wait("the retest to start", lambda: station.state()["run"]["number"] == 2, 30)
         _wait("the page to clear", lambda: not _text(page, "#verdict-word"), 30)

@@ -126,7 +126,9 @@ function showVerdict(ev) {
     if (link) html += `<a class="certificate-link" href="${link}" target="_blank">${escapeHtml(what)}</a>`;
   }
   if (ev.failed_tests && ev.failed_tests.length && verdict !== "aborted") {
-    html += `<button id="retest" type="button">Retest failed tests</button>`;
+    // enabled once the run's process has ended (its verdict line comes a moment before)
+    const busy = run && run.running ? " disabled" : "";
+    html += `<button id="retest" type="button"${busy}>Retest failed tests</button>`;
   }
   v.innerHTML = html;
   const rt = $("retest");
@@ -142,6 +144,8 @@ function setRunning(state) {
   const running = !!(state && state.running);
   $("start").disabled = running;
   $("stop").disabled = !running;
+  const rt = $("retest");
+  if (rt) rt.disabled = running;
   if (!state) return;
   if (!running) {  // a test that never reported its end (the run was stopped or crashed)
     document.querySelectorAll("#tests li.running").forEach((li) => {
