@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "harness.cli.bench",
     "harness.cli.sim",
     "harness.cli.record",
+    "harness.cli.archive",
     "harness.cli.calibrate",
     "harness.cli.drift",
     "harness.cli.dashboards",

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from harness.cli.record import DEFAULT_JOURNAL, journal_path
 from harness.record import certificates
+from harness.record.archive import connect_reader
 from harness.record.audit import os_user
 from harness.record.journal import Journal
-from harness.record.schema import connect
 from harness.record.signers import SignerError, add_signer, check_signer
 from harness.report.manifest import manifest_page, with_manifest
 
@@ -105,7 +105,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         print(f"tmsbench approve: no journal at {jpath}", file=sys.stderr)
         return 2
     digest = certificates.sha256_file(cert)
-    db = connect(jpath)  # reads; the Journal appends
+    db = connect_reader(jpath)  # reads (the archive too); the Journal appends
     try:
         return _approve(args, cert, digest, Journal(jpath), db)
     finally:

@@ -7,7 +7,7 @@ import sys
 
 from harness.cli.record import DEFAULT_JOURNAL, journal_path
 from harness.record import certificates, chain
-from harness.record.schema import connect
+from harness.record.archive import connect_reader
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"tmsbench verify: no journal at {path}", file=sys.stderr)
         return 2
-    db = connect(path)
+    db = connect_reader(path)
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version < 2:

@@ -126,9 +126,10 @@ def _history_points(path: str | Path, serial: str | None) -> Iterable[dict[str, 
     """The two calibration series straight from the journal, streamed: the filter runs
     in SQLite (on the few tag sets), each tag set is parsed once, and only the columns
     a history needs are read (no per-row JSON of extra fields, no ISO times)."""
-    from harness.record.schema import connect, migrate
+    from harness.record.archive import connect_reader
+    from harness.record.schema import migrate
 
-    db = connect(path, check=False)
+    db = connect_reader(path, check=False)
     try:
         migrate(db)
         wanted: dict[int, dict[str, str]] = {}

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from harness.record.archive import connect_reader
 from harness.record.records import LIMIT_FIELDS, VALUE_FIELD
-from harness.record.schema import PartialRead, connect, migrate
+from harness.record.schema import PartialRead, migrate
 
 BASE_COLUMNS = ("id", "kind", "time", "time_ns", "run_id", "test_id")
 
@@ -52,7 +53,7 @@ def parse_time(text: str) -> int:
     return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
 
 
-def _iso(ns: int) -> str:
+def iso_time(ns: int) -> str:
     t = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
 
@@ -103,7 +104,7 @@ def iter_rows(db: sqlite3.Connection, q: Query) -> Iterator[dict[str, Any]]:
         row: dict[str, Any] = {
             "id": pid,
             "kind": kind,
-            "time": _iso(time_ns),
+            "time": iso_time(time_ns),
             "time_ns": time_ns,
             "run_id": run_id,
             "test_id": test_id,
@@ -122,7 +123,7 @@ def iter_rows(db: sqlite3.Connection, q: Query) -> Iterator[dict[str, Any]]:
 
 def stream(path: str | Path, q: Query) -> Iterator[dict[str, Any]]:
     """Rows matching ``q`` one at a time (memory does not grow with the journal)."""
-    db = connect(path, check=False)
+    db = connect_reader(path, check=False)
     try:
         migrate(db)
         yield from iter_rows(db, q)
@@ -136,7 +137,7 @@ def query(path: str | Path, q: Query) -> list[dict[str, Any]]:
     A damaged journal is read as far as it can be: :class:`PartialRead` carries the rows
     read before the damage (export is how a damaged journal is salvaged).
     """
-    db = connect(path, check=False)
+    db = connect_reader(path, check=False)
     rows: list[dict[str, Any]] = []
     try:
         migrate(db)
@@ -206,7 +207,7 @@ def stream_csv(path: str | Path, q: Query, out: IO[str]) -> tuple[int, PartialRe
     (its ``rows`` empty: the rows before the damage are already written); damage met
     while finding the columns falls back to :func:`query`'s salvage (rows in memory).
     """
-    db = connect(path, check=False)
+    db = connect_reader(path, check=False)
     n = 0
     try:
         migrate(db)

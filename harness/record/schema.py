@@ -131,8 +131,27 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX points_runs ON points(kind) WHERE kind = 'run'")
 
 
+def _v4(db: sqlite3.Connection) -> None:
+    """Archived row ranges (:mod:`harness.record.archive`): which rows live in which file."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE archives (
+            file       TEXT    NOT NULL,   -- beside the journal: its name, else absolute
+            first_id   INTEGER NOT NULL,
+            last_id    INTEGER NOT NULL,
+            rows       INTEGER NOT NULL,
+            last_hash  BLOB    NOT NULL,   -- hash of row last_id (the chain goes on from it)
+            before_ns  INTEGER NOT NULL,   -- the --before the rows were archived with
+            created_ns INTEGER NOT NULL,
+            PRIMARY KEY (first_id)
+        )
+        """,
+    )
+
+
 #: Ordered migrations; migration ``i`` brings the schema to version ``i + 1``.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
