@@ -100,9 +100,11 @@ def timeseries_panel(
     bars: bool = False,
     points: bool = True,
     limit_series: str | None = None,
+    min_interval: str | None = None,
 ) -> timeseries.Panel:
     """A time series panel; ``limit_series`` (regex on series names) draws those
-    series as red dashed lines without points (tolerance limits)."""
+    series as red dashed lines without points (tolerance limits); ``min_interval``:
+    the smallest ``$__interval`` Grafana may use (a rollup's own resolution)."""
     panel = (
         timeseries.Panel()
         .title(title)
@@ -121,6 +123,8 @@ def timeseries_panel(
     )
     if unit:
         panel.unit(unit)
+    if min_interval:
+        panel.interval(min_interval)
     if bars:
         panel.draw_style(common_m.GraphDrawStyle.BARS).fill_opacity(60)
     else:

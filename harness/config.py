@@ -95,6 +95,12 @@ class InfluxSink(_Model):
     verify_tls: bool = True
     timeout_s: Positive = 5.0
     batch_size: Annotated[int, Field(gt=0)] = 5000
+    #: Raw pulse points (``tms_pulse``) go to this retention policy (InfluxDB 1.x), so
+    #: they can expire sooner than verdicts and calibrations (README, "Retention and
+    #: rollup"); unset: with everything else.
+    pulse_retention_policy: str | None = None
+    #: Write the hourly pulse rollup ``tms_pulse_1h`` beside the raw pulses.
+    rollup: bool = True
 
     @field_validator("url")
     @classmethod

@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "harness.cli.sim",
     "harness.cli.record",
     "harness.cli.archive",
+    "harness.cli.influx",
     "harness.cli.calibrate",
     "harness.cli.drift",
     "harness.cli.dashboards",

@@ -106,6 +106,7 @@ def influx_sink(args: argparse.Namespace) -> Any:
         "org": args.org,
         "bucket": args.bucket,
         "token_env": args.token_env,
+        "pulse_retention_policy": getattr(args, "pulse_retention_policy", None),
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_verify_tls:

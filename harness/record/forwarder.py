@@ -26,14 +26,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.record.archive import connect_reader
 from harness.record.credentials import CredentialError
 from harness.record.encode import LineEncoder
 from harness.record.outbox import Outbox, SinkStatus
-from harness.record.sinks import SinkConfigError, key_of, make_writer, resolve_api
+from harness.record.rollup import Rollup
+from harness.record.sinks import SinkConfigError, key_of, make_writer, pulse_sink, resolve_api
 from harness.record.transport import Api, LineWriter, Outcome, WriteResult
 
 #: Seconds between progress lines of :meth:`Forwarder.sync` while the sink refuses.
@@ -81,32 +83,69 @@ class _Batch:
     lines: list[str]
     local_bad: list[tuple[int, str]]  # rows that could not even be encoded
     body: bytes = b""  # the lines joined, built on the reader thread
+    #: raw pulse points bound for their own retention policy / bucket (empty: none)
+    pulse_ids: list[int] = field(default_factory=list)
+    pulse_lines: list[str] = field(default_factory=list)
+    rollup: list[str] = field(default_factory=list)  # tms_pulse_1h cells of this batch
 
     @property
     def hi(self) -> int:
-        return max(self.ids[-1] if self.ids else 0, max((i for i, _ in self.local_bad), default=0))
+        top = max(self.ids[-1] if self.ids else 0, self.pulse_ids[-1] if self.pulse_ids else 0)
+        return max(top, max((i for i, _ in self.local_bad), default=0))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.ids or self.pulse_ids or self.local_bad)
 
 
 class _Reader:
-    """Reads and encodes batches; lives on the helper thread (own connection)."""
+    """Reads and encodes batches; lives on the helper thread (own connection).
 
-    def __init__(self, path: Path, key: str) -> None:
+    ``split_pulses``: raw pulse rows go to :attr:`_Batch.pulse_lines`; ``rollup``: the
+    batch's hourly pulse cells are recomputed (:mod:`harness.record.rollup`).
+    """
+
+    def __init__(self, path: Path, key: str, *, split_pulses: bool = False,
+                 rollup: bool = True) -> None:
         self.outbox = Outbox(path, key)
         self.encoder = LineEncoder(self.outbox.tagset_json)
+        self.split_pulses = split_pulses
+        self._path = path
+        self._rollup: Rollup | None = None
+        self._want_rollup = rollup
+
+    def _rollup_lines(self, rows: list[tuple]) -> list[str]:
+        if not self._want_rollup:
+            return []
+        if self._rollup is None:  # a reading connection: archived rows of the hour count
+            self._rollup = Rollup(connect_reader(self._path), self.outbox.tagset_json)
+        return self._rollup.lines((r[1], r[2], r[3]) for r in rows)
 
     def read(self, after_id: int, limit: int) -> _Batch:
         rows = self.outbox.read_after(after_id, limit)
-        ids: list[int] = []
-        lines: list[str] = []
-        bad: list[tuple[int, str]] = []
+        batch = _Batch([], [], [])
+        bad = batch.local_bad
         enc = self.encoder.encode
         for row in rows:
             try:
-                lines.append(enc(row))
-                ids.append(row[0])
+                line = enc(row)
             except (TypeError, ValueError) as exc:
                 bad.append((row[0], f"cannot encode: {exc}"))
-        return _Batch(ids, lines, bad, "\n".join(lines).encode())
+                continue
+            if self.split_pulses and row[1] == "pulse":
+                batch.pulse_lines.append(line)
+                batch.pulse_ids.append(row[0])
+            else:
+                batch.lines.append(line)
+                batch.ids.append(row[0])
+        batch.body = "\n".join(batch.lines).encode()
+        batch.rollup = self._rollup_lines(rows)
+        return batch
+
+    def close(self) -> None:
+        self.outbox.close()
+        if self._rollup is not None:
+            self._rollup.close()
 
 
 class Forwarder:
@@ -140,6 +179,8 @@ class Forwarder:
         )
         self._rng = random.Random(seed)
         self._writer: LineWriter | None = None
+        self._pulse_writer: LineWriter | None = None
+        self._api: Api | None = None
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -218,22 +259,43 @@ class Forwarder:
             return WriteResult(Outcome.RETRY, None, f"cannot detect API: {exc}")
         try:
             self._writer = self._factory(self.sink, api)
+            self._api = api
         except (CredentialError, SinkConfigError) as exc:
             return WriteResult(Outcome.FATAL, None, str(exc))
         log.info("forwarding %s via %s API", self.key, api)
         return None
 
+    def _deliver_batch(self, batch: _Batch, bad: list[tuple[int, str]]) -> WriteResult:
+        """The batch's points, then its raw pulses (their own retention policy), then its
+        rollup cells; the batch counts as sent only when all three were taken."""
+        assert self._writer is not None
+        res = WriteResult(Outcome.OK)
+        if batch.lines:
+            res = self._deliver(self._writer, batch.ids, batch.lines, bad, batch.body)
+        if res.outcome is Outcome.OK and batch.pulse_lines:
+            if self._pulse_writer is None:
+                self._pulse_writer = self._factory(pulse_sink(self.sink), self._api or "v1")
+            res = self._deliver(self._pulse_writer, batch.pulse_ids, batch.pulse_lines, bad)
+        if res.outcome is Outcome.OK and batch.rollup:
+            roll = self._writer.write("\n".join(batch.rollup).encode())
+            if roll.outcome in (Outcome.RETRY, Outcome.FATAL):
+                return roll
+            if roll.outcome is not Outcome.OK:  # derived data: said, never in the way
+                log.warning("%s refused the pulse rollup of a batch: %s", self.key,
+                            roll.message)
+        return res
+
     def _deliver(
         self,
+        writer: LineWriter,
         ids: list[int],
         lines: list[str],
         bad: list[tuple[int, str]],
         body: bytes | None = None,
     ) -> WriteResult:
-        """Write ``lines`` (or the ready ``body``); on 4xx bisect and append
-        refused points to ``bad``."""
-        assert self._writer is not None
-        res = self._writer.write(body if body is not None else "\n".join(lines).encode())
+        """Write ``lines`` (or the ready ``body``) with ``writer``; on 4xx bisect and
+        append refused points to ``bad``."""
+        res = writer.write(body if body is not None else "\n".join(lines).encode())
         if res.outcome in (Outcome.OK, Outcome.RETRY, Outcome.FATAL):
             return res
         if len(lines) == 1:  # BAD_POINTS or TOO_LARGE for a single point
@@ -241,10 +303,10 @@ class Forwarder:
             log.warning("quarantined point %d: %s", ids[0], res.message)
             return WriteResult(Outcome.OK, res.status)
         mid = len(lines) // 2
-        left = self._deliver(ids[:mid], lines[:mid], bad)
+        left = self._deliver(writer, ids[:mid], lines[:mid], bad)
         if left.outcome is not Outcome.OK:
             return left
-        return self._deliver(ids[mid:], lines[mid:], bad)
+        return self._deliver(writer, ids[mid:], lines[mid:], bad)
 
     def _set_error(self, outbox: Outbox, res: WriteResult) -> None:
         if res.message != self.last_error:
@@ -276,7 +338,9 @@ class Forwarder:
 
         def read(after: int) -> _Batch:
             if not reader_box:
-                reader_box.append(_Reader(self.path, self.key))
+                reader_box.append(_Reader(
+                    self.path, self.key, split_pulses=pulse_sink(self.sink) is not None,
+                    rollup=bool(getattr(self.sink, "rollup", True))))
             return reader_box[0].read(after, self.batch_size)
 
         sent = quarantined = 0
@@ -292,11 +356,11 @@ class Forwarder:
                     drain, deadline = True, self._deadline
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                if not batch.ids and not batch.local_bad:
+                if batch.empty:
                     if drain:
                         # the prefetched batch may predate the last append: look once more
                         batch = pool.submit(read, cursor).result()
-                        if not batch.ids and not batch.local_bad:
+                        if batch.empty:
                             break
                         continue
                     self._wake.wait(self.poll_interval_s)
@@ -311,14 +375,11 @@ class Forwarder:
                 else:
                     nxt = pool.submit(read, batch.hi)
                     bad.extend(batch.local_bad)
-                    res = (
-                        self._deliver(batch.ids, batch.lines, bad, batch.body)
-                        if batch.lines
-                        else WriteResult(Outcome.OK)
-                    )
+                    res = self._deliver_batch(batch, bad)
                 if res.outcome is Outcome.OK:
                     outbox.advance(batch.hi, bad)
-                    sent += len(batch.ids) - (len(bad) - len(batch.local_bad))
+                    sent += len(batch.ids) + len(batch.pulse_ids) - (
+                        len(bad) - len(batch.local_bad))
                     quarantined += len(bad)
                     cursor = batch.hi
                     if self.last_error is not None:
@@ -351,7 +412,7 @@ class Forwarder:
         finally:
             pool.shutdown(wait=True)
             for r in reader_box:
-                r.outbox.close()
+                r.close()
             outbox.close()
         result = SyncResult(sent, quarantined, pending, result_error, fatal)
         self.last_result = result
@@ -360,6 +421,7 @@ class Forwarder:
     def close(self) -> None:
         """Stop (without flushing) and release the HTTP connections."""
         self.stop(0.0)
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        for w in (self._writer, self._pulse_writer):
+            if w is not None:
+                w.close()
+        self._writer = self._pulse_writer = None

@@ -7,6 +7,7 @@ timeout_s, batch_size).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ class InfluxSinkLike(Protocol):
     verify_tls: bool
     timeout_s: float
     batch_size: int
+    pulse_retention_policy: str | None
+    rollup: bool
 
 
 @dataclass
@@ -46,6 +49,20 @@ class InfluxTarget:
     verify_tls: bool = True
     timeout_s: float = 5.0
     batch_size: int = 5000
+    pulse_retention_policy: str | None = None
+    rollup: bool = True
+
+
+def pulse_sink(sink: Any) -> Any | None:
+    """The sink the raw pulse points go to when they have their own retention policy
+    (v1, or a 1.8+ server through the v2 API's ``database/rp`` bucket); ``None``: they go
+    with the rest."""
+    rp = getattr(sink, "pulse_retention_policy", None)
+    if not rp:
+        return None
+    if hasattr(sink, "model_copy"):  # harness.config.InfluxSink (pydantic)
+        return sink.model_copy(update={"retention_policy": rp})
+    return dataclasses.replace(sink, retention_policy=rp)
 
 
 class SinkConfigError(ValueError):
