@@ -22,6 +22,7 @@ writers; the forwarder and the CLI open their own connections
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -30,15 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.limits import Measurement, Verdict
-from harness.record import audit, chain, records
+from harness.record import archive, audit, chain, records
 from harness.record.records import CalibrationRecord, Row, RunInfo
-from harness.record.schema import Synchronous, connect, migrate
+from harness.record.schema import JournalError, Synchronous, connect, migrate
 
 _INSERT = (
     "INSERT INTO points (kind, ts, time_ns, tagset, run_id, test_id, value,"
     " low, high, marginal_low, marginal_high, nominal, data, hash)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+
+log = logging.getLogger("harness.record.journal")
 
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _dumps_sorted = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
@@ -280,14 +283,22 @@ class Journal:
         return {k: v for k, v in json.loads(found[0]).items() if k in records.CONTEXT_TAG_KEYS}
 
     def spec_hashes(self, spec_name: str, spec_version: str) -> set[str]:
-        """Content hashes earlier runs recorded for this spec name and version."""
-        with self._lock:
-            found = self._db.execute(
-                "SELECT DISTINCT json_extract(data, '$.spec_sha256') FROM points"
-                " WHERE kind = 'run' AND json_extract(data, '$.spec_name') = ?"
-                " AND json_extract(data, '$.spec_version') = ?",
-                (spec_name, spec_version),
-            ).fetchall()
+        """Content hashes earlier runs recorded for this spec name and version (archived
+        runs too; a missing archive is logged and only the journal's runs count)."""
+        sql = ("SELECT DISTINCT json_extract(data, '$.spec_sha256') FROM points"
+               " WHERE kind = 'run' AND json_extract(data, '$.spec_name') = ?"
+               " AND json_extract(data, '$.spec_version') = ?")
+        try:
+            db = archive.connect_reader(self.path, check=False)
+        except JournalError as exc:
+            log.warning("spec history without the archive: %s", exc)
+            with self._lock:
+                found = self._db.execute(sql, (spec_name, spec_version)).fetchall()
+        else:
+            try:
+                found = db.execute(sql, (spec_name, spec_version)).fetchall()
+            finally:
+                db.close()
         return {h for (h,) in found if h}
 
     # ------------------------------------------------------------ audit

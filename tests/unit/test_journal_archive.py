@@ -175,3 +175,21 @@ def test_bad_dates_and_targets_are_one_line(jpath: Path,
     rc, out = _run(capsys, "archive", "--journal", str(jpath), "--before", "2027-01-01",
                    "--to", str(jpath))
     assert rc == 2 and "cannot be the journal itself" in out, out
+
+
+def test_a_run_start_still_knows_the_spec_hashes_of_archived_runs(tmp_path: Path) -> None:
+    """A spec edited without a version bump is caught against every earlier run."""
+    p = tmp_path / "journal.sqlite"
+    method = {"spec_name": "rapid2-d70", "spec_version": "3", "spec_sha256": "aa11"}
+    with Journal(p) as j:
+        j.start_run(RunInfo("old", station="lab-3", started_ns=T0, method=method))
+        j.finish_run("old", "pass", time_ns=T0 + 10)
+        _day(j, 30)
+    _ack(p, 10_000)
+    res = archive_mod.archive(p, T0 + 20 * DAY_NS)
+    assert res.first_id == 1 and res.last_id >= 2  # the old run is in the archive
+    with Journal(p) as j:
+        assert j.spec_hashes("rapid2-d70", "3") == {"aa11"}
+    p.with_name("journal-archive.sqlite").rename(tmp_path / "elsewhere.sqlite")
+    with Journal(p) as j:  # a run still starts without it: only the journal's runs count
+        assert j.spec_hashes("rapid2-d70", "3") == set()
