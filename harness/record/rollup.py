@@ -43,14 +43,61 @@ METRICS = (
 )
 _FAILED = ("fail", "invalid")
 
-_AGG = ", ".join(
-    f"sum({x}), count({x}), min({x}), max({x})"
-    for x in (f"json_extract(data, '$.{m}')" for m in METRICS)
-)
-_CELL = (
-    f"SELECT tagset, count(*), {_AGG} FROM points"
-    " WHERE ts BETWEEN ? AND ? AND kind = 'pulse' AND tagset IN ({ids}) GROUP BY tagset"
-)
+#: Pulses in a span of hours (one query per span of a batch). Each row's JSON is parsed
+#: once in Python: SQLite 3.40's ``json_extract`` parses it again for every metric.
+_SPAN = "SELECT tagset, ts, data FROM points WHERE ts BETWEEN ? AND ? AND kind = 'pulse'"
+#: Hours between two cells of a batch read in one span (a gap's rows are read for nothing).
+MAX_GAP_H = 2
+
+Key = tuple[tuple[str, str], ...]
+
+
+class _Cell:
+    """Running totals of one (device, test, hour) cell."""
+
+    __slots__ = ("failed", "hi", "lo", "n", "total", "weight")
+
+    def __init__(self) -> None:
+        self.n = self.failed = 0
+        self.total = [0.0] * len(METRICS)
+        self.weight = [0] * len(METRICS)
+        self.lo = [float("inf")] * len(METRICS)
+        self.hi = [float("-inf")] * len(METRICS)
+
+    def add(self, data: dict, failed: bool) -> None:
+        """One pulse's metrics (its row's data)."""
+        self.n += 1
+        if failed:
+            self.failed += 1
+        for i, m in enumerate(METRICS):
+            v = data.get(m)
+            if isinstance(v, int | float) and v == v:  # a number, not NaN
+                self.total[i] += v
+                self.weight[i] += 1
+                if v < self.lo[i]:
+                    self.lo[i] = float(v)
+                if v > self.hi[i]:
+                    self.hi[i] = float(v)
+
+    def fields(self) -> str:
+        out = [f"pulses={float(self.n)!r}", f"failed={float(self.failed)!r}"]
+        for i, m in enumerate(METRICS):
+            if self.weight[i]:
+                out += [f"{m}={self.total[i] / self.weight[i]!r}", f"{m}_sum={self.total[i]!r}",
+                        f"{m}_count={float(self.weight[i])!r}", f"{m}_min={self.lo[i]!r}",
+                        f"{m}_max={self.hi[i]!r}"]
+        return ",".join(out)
+
+
+def spans(hours: Iterable[int], max_gap: int = MAX_GAP_H) -> list[tuple[int, int]]:
+    """Sorted hours merged into (first, last) runs whose gaps are at most ``max_gap``."""
+    out: list[tuple[int, int]] = []
+    for h in sorted(set(hours)):
+        if out and h - out[-1][1] <= max_gap:
+            out[-1] = (out[-1][0], h)
+        else:
+            out.append((h, h))
+    return out
 
 
 class Rollup:
@@ -64,6 +111,7 @@ class Rollup:
         self._tags = tagset_json
         self._cell_of: dict[int, tuple[tuple[str, str], ...]] = {}  # tagset → cell tags
         self._verdict: dict[int, str] = {}
+        self._known_upto = 0  # tag sets up to this id have been looked at
 
     def close(self) -> None:
         """Close the reading connection."""
@@ -78,52 +126,34 @@ class Rollup:
             self._cell_of[tagset] = key
         return key
 
-    def _members(self, key: tuple[tuple[str, str], ...]) -> list[int]:
-        """Every tag set of the journal in cell ``key`` (one per verdict seen)."""
-        for tid, text in self._db.execute("SELECT id, tags FROM tagsets"):
+    def _refresh(self) -> None:
+        """Learn the tag sets added since the last call (a cell has one per verdict)."""
+        for tid, text in self._db.execute(
+            "SELECT id, tags FROM tagsets WHERE id > ? ORDER BY id", (self._known_upto,)
+        ):
+            self._known_upto = tid
             if tid not in self._cell_of and '"test"' in text:
                 self._cell_key(tid)
-        return [t for t, k in self._cell_of.items() if k == key]
 
     def lines(self, rows: Iterable[tuple[str, int, int]]) -> list[str]:
         """Rollup lines for the cells of ``rows`` — (kind, ts, tagset) of forwarded rows."""
-        cells: set[tuple[tuple[tuple[str, str], ...], int]] = set()
+        wanted: set[tuple[Key, int]] = set()
         for kind, ts, tagset in rows:
             if kind == "pulse":
-                cells.add((self._cell_key(tagset), ts // HOUR_NS))
-        out: list[str] = []
-        members: dict[tuple[tuple[str, str], ...], list[int]] = {}
-        for key, hour in sorted(cells):
-            ids = members.get(key)
-            if ids is None:
-                ids = members[key] = self._members(key)
-            out.append(self._line(key, hour, ids))
-        return out
-
-    def _line(self, key: tuple[tuple[str, str], ...], hour: int, ids: list[int]) -> str:
-        t0 = hour * HOUR_NS
-        sql = _CELL.format(ids=",".join(str(i) for i in ids))
-        n = failed = 0
-        total = [0.0] * len(METRICS)
-        weight = [0] * len(METRICS)
-        lo = [float("inf")] * len(METRICS)
-        hi = [float("-inf")] * len(METRICS)
-        for tagset, count, *agg in self._db.execute(sql, (t0, t0 + HOUR_NS - 1)):
-            n += count
-            if self._verdict.get(tagset, "") in _FAILED:
-                failed += count
-            for i in range(len(METRICS)):
-                s, k, mn, mx = agg[4 * i: 4 * i + 4]
-                if k:
-                    total[i] += float(s)
-                    weight[i] += int(k)
-                    lo[i] = min(lo[i], float(mn))
-                    hi[i] = max(hi[i], float(mx))
-        fields = [f"pulses={float(n)!r}", f"failed={float(failed)!r}"]
-        for i, m in enumerate(METRICS):
-            if weight[i]:
-                fields += [f"{m}={total[i] / weight[i]!r}", f"{m}_sum={total[i]!r}",
-                           f"{m}_count={float(weight[i])!r}", f"{m}_min={lo[i]!r}",
-                           f"{m}_max={hi[i]!r}"]
-        head = escape_measurement(MEASUREMENT) + format_tags(key)
-        return f"{head} {','.join(fields)} {t0}"
+                wanted.add((self._cell_key(tagset), ts // HOUR_NS))
+        if not wanted:
+            return []
+        self._refresh()
+        cells: dict[tuple[Key, int], _Cell] = {}
+        for a, b in spans(h for _, h in wanted):
+            for tagset, ts, data in self._db.execute(_SPAN, (a * HOUR_NS, (b + 1) * HOUR_NS - 1)):
+                key = self._cell_of.get(tagset)
+                hour = ts // HOUR_NS
+                if key is None or (key, hour) not in wanted:
+                    continue
+                cell = cells.get((key, hour))
+                if cell is None:
+                    cell = cells[(key, hour)] = _Cell()
+                cell.add(json.loads(data) if data else {}, self._verdict.get(tagset) in _FAILED)
+        return [f"{escape_measurement(MEASUREMENT)}{format_tags(key)} {cells[key, hour].fields()}"
+                f" {hour * HOUR_NS}" for key, hour in sorted(cells)]
