@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -119,6 +119,26 @@ def iter_rows(db: sqlite3.Connection, q: Query) -> Iterator[dict[str, Any]]:
             for k, v in json.loads(data).items():
                 row.setdefault(k, v if not isinstance(v, dict | list) else json.dumps(v))
         yield row
+
+
+def count_by_tags(
+    path: str | Path, kind: str, keep: Callable[[dict[str, str]], bool]
+) -> list[tuple[dict[str, str], int]]:
+    """(tags, rows) of every tag set ``keep`` accepts that has rows of ``kind``; the
+    counting runs in SQLite on the tag set index (nothing per row reaches Python)."""
+    db = connect_reader(path, check=False)
+    try:
+        tags = {int(tid): json.loads(text) for tid, text in db.execute(
+            "SELECT id, tags FROM tagsets")}
+        wanted = [tid for tid, t in tags.items() if keep(t)]
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        return [(tags[tid], int(n)) for tid, n in db.execute(
+            f"SELECT tagset, count(*) FROM points WHERE kind = ? AND tagset IN ({marks})"
+            " GROUP BY tagset", [kind, *wanted])]
+    finally:
+        db.close()
 
 
 def stream(path: str | Path, q: Query) -> Iterator[dict[str, Any]]:

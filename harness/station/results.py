@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.drift.source import OUTPUT_NAME, SLOPE_NAME
-from harness.record.export import Query, query
+from harness.record.export import Query, count_by_tags, query
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ def calibration_history(journal: Path, serial: str) -> list[CalibrationCheck]:
         return []
     checks: list[dict[str, Any]] = []
     latest: dict[str, dict[str, Any]] = {}  # run id -> its latest check
-    for r in query(journal, Query(kind="measurement", serial=serial)):
+    for r in query(journal, Query(kind="measurement", serial=serial,
+                                  names=(OUTPUT_NAME, SLOPE_NAME))):
         if r.get("stimulator_serial") != serial:
             continue
         if r.get("name") == OUTPUT_NAME:
@@ -211,7 +212,9 @@ def failures_by_characteristic(journal: Path) -> list[tuple[str, int]]:
     if not journal.exists():
         return []
     counts: dict[str, int] = defaultdict(int)
-    for r in query(journal, Query(kind="measurement")):
-        if r.get("verdict") in FAILED and r.get("test") != DRIFT_TEST:
-            counts[str(r.get("name", ""))] += 1
+    for tags, n in count_by_tags(
+        journal, "measurement",
+        lambda t: t.get("verdict") in FAILED and t.get("test") != DRIFT_TEST,
+    ):
+        counts[str(tags.get("name", ""))] += n
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
