@@ -117,7 +117,7 @@ def benches_usage_error(config: pytest.Config) -> str:
     """
     benches = _benches(config)
     n = _workers(config)
-    if getattr(config, "workerinput", None) is not None or not benches:
+    if not benches:
         return ""
     if n in ("auto", "logical"):
         n = len(benches)  # see pytest_xdist_auto_num_workers
@@ -142,6 +142,8 @@ def benches_usage_error(config: pytest.Config) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """Several benches under ``-n N``: every worker runs every test (``--dist each``)."""
+    if getattr(config, "workerinput", None) is not None:
+        return None  # a worker: the controller has decided
     wrong = benches_usage_error(config)
     if wrong:
         import sys

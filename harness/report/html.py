@@ -155,7 +155,8 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         )
         waits = t.scope_lock_waits_ms
         held = (
-            f", waited {sum(waits):.0f} ms for the shared scope ({len(waits)} captures)"
+            f", waited {sum(waits):.0f} ms for the shared scope"
+            f" ({len(waits)} capture{'s' if len(waits) > 1 else ''})"
             if waits
             else ""
         )
