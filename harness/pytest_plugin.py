@@ -10,6 +10,7 @@ report is written and its path printed.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -146,8 +147,6 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         return None  # a worker: the controller has decided
     wrong = benches_usage_error(config)
     if wrong:
-        import sys
-
         print(f"tmsbench: {wrong}", file=sys.stderr)
         return 2  # pytest's exit status for a usage error of this plugin
     if _workers(config) and len(_benches(config)) > 1:
