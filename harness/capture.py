@@ -13,7 +13,7 @@ import contextlib
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -352,8 +352,25 @@ class BenchRig:
     def fire_and_capture(self, percent: float, waveform: str | None = None) -> PulseCapture:
         """Set ``percent`` %MSO, arm (once), fire one pulse, capture, analyse and record it."""
         stim = self._ensure_armed(percent, waveform)
-        wfs, didt = self._acquire(stim, percent)
-        return self._finish(percent, wfs, didt)
+        wfs, didt, waited = self._acquire(stim, percent)
+        return self._finish(percent, wfs, didt, waited)
+
+    @contextlib.contextmanager
+    def _scope_held(self) -> Iterator[float | None]:
+        """Hold the scope for one capture (set-up, arm, fire, read); yields the wait (ms).
+
+        A scope shared with another bench is locked (:mod:`harness.instrument_lock`) and
+        set up again inside the lock (the other bench may have changed it); the wait is
+        kept per test. A private scope: nothing to wait for, yields ``None``.
+        """
+        lock = self.session.scope_lock
+        if lock is None:
+            yield None
+            return
+        with lock.hold() as waited:
+            self._scope_ready = False
+            self.session.note_lock_wait(self.test_id, waited)
+            yield waited
 
     def sweep(self, levels: list[float], waveform: str | None = None) -> list[PulseCapture]:
         """One pulse per entry of ``levels`` (%MSO, in that order), each analysed and recorded.
@@ -363,7 +380,8 @@ class BenchRig:
         device's own waits.
         """
         out: list[PulseCapture] = []
-        pending: tuple[float, dict[str, Waveform], float | None] | None = None
+        pending: tuple[float, dict[str, Waveform], float | None, float | None] | None = None
+        shared = self.session.scope_lock is not None  # set up only while holding it
         for p in levels:
             stim = self._armed
             wave = waveform or self._waveform or self.spec.waveforms[0]
@@ -390,22 +408,23 @@ class BenchRig:
                     if pending is not None:
                         out.append(self._finish(*pending))
                         pending = None
-                    self._setup_scope(p)
+                    if not shared:
+                        self._setup_scope(p)
                 finally:
                     worker.join()
                 if errors:
                     raise errors[0]
-            wfs, didt = self._acquire(stim, p)
-            pending = (p, wfs, didt)
+            wfs, didt, waited = self._acquire(stim, p)
+            pending = (p, wfs, didt, waited)
         if pending is not None:
             out.append(self._finish(*pending))
         return out
 
     def _acquire(
         self, stim: ArmedStimulator, percent: float
-    ) -> tuple[dict[str, Waveform], float | None]:
-        """Scope armed, one pulse fired, unclipped waveforms read (auto-ranged)."""
-        peaks = self._setup_scope(percent)
+    ) -> tuple[dict[str, Waveform], float | None, float | None]:
+        """Scope armed, one pulse fired, unclipped waveforms read (auto-ranged); the
+        waveforms, the device's dI/dt and the wait for a shared scope (ms, or None)."""
         didt_box: list[float | None] = []
 
         def acquire() -> None:
@@ -413,21 +432,27 @@ class BenchRig:
             didt_box.append(stim.fire())
             self.scope.wait(timeout_s=5.0)
 
-        try:
-            ranged = capture_autoranged(self.scope, peaks, acquire)
-        except TriggerTimeout as err:
-            raise PulseNotSeen(
-                f"pulse at {percent:g} %MSO: fired, but no pulse reached the scope "
-                f"(missing pulse, or no trigger on {self._current_channel()!r}): {err}"
-            ) from err
-        return ranged.waveforms, didt_box[-1] if didt_box else None
+        with self._scope_held() as waited:
+            peaks = self._setup_scope(percent)
+            try:
+                ranged = capture_autoranged(self.scope, peaks, acquire)
+            except TriggerTimeout as err:
+                raise PulseNotSeen(
+                    f"pulse at {percent:g} %MSO: fired, but no pulse reached the scope "
+                    f"(missing pulse, or no trigger on {self._current_channel()!r}): {err}"
+                ) from err
+        return ranged.waveforms, didt_box[-1] if didt_box else None, waited
 
     def _finish(
-        self, percent: float, wfs: dict[str, Waveform], device_didt: float | None
+        self,
+        percent: float,
+        wfs: dict[str, Waveform],
+        device_didt: float | None,
+        lock_wait_ms: float | None = None,
     ) -> PulseCapture:
         wave = self._waveform or self.spec.waveforms[0]
         cap = self._analyse(percent, wave, wfs, device_didt)
-        self._record_pulse(cap)
+        self._record_pulse(cap, lock_wait_ms)
         self.captures[(wave, percent)] = cap
         if self.listener is not None:
             self.listener.pulse(cap)
@@ -547,7 +572,7 @@ class BenchRig:
             t_rel, period_s=period * 1e-6, phase_ratio=ratio, topology=wave, decay_tau_s=tau
         )
 
-    def _record_pulse(self, cap: PulseCapture) -> None:
+    def _record_pulse(self, cap: PulseCapture, lock_wait_ms: float | None = None) -> None:
         s = self.session
         r = cap.current
         a = cap.analysis or r  # the cross-checks are kept for a pulse the model does not fit
@@ -568,6 +593,8 @@ class BenchRig:
             # the scope settings of this capture (FDA: waveforms with the scope's settings)
             "scope_settings": json.dumps(cap.scope_settings, sort_keys=True, default=str),
         }
+        if lock_wait_ms is not None:  # how long this capture waited for the shared scope
+            metrics["scope_lock_wait_ms"] = lock_wait_ms
         s.record_pulse(
             {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))},
             tags=s.tags(waveform=cap.waveform),
@@ -611,13 +638,8 @@ class BenchRig:
         if total > 1000:
             raise ValueError(f"{total} pulses exceed the scope's 1000 segments: split the train")
         stim = self._ensure_armed(percent, waveform)
-        self._setup_scope(percent)
-        cur = self._current_channel()
-        peaks = self._expected_peaks(percent)
-        self.scope.configure_channel(
-            cur, volts_per_div=volts_per_div(peaks[cur] * self.channels[cur].volts_per_unit)
-        )
         t_before = self.temperature()
+        cur = self._current_channel()
 
         def act() -> None:
             if total >= 2:
@@ -629,9 +651,15 @@ class BenchRig:
             with contextlib.suppress(TriggerTimeout):
                 self.scope.wait(timeout_s=5.0 + stim.stimulator.wall(0.5))
 
-        n_daq = self._counted(act)
+        with self._scope_held() as waited:
+            self._setup_scope(percent)
+            peaks = self._expected_peaks(percent)
+            self.scope.configure_channel(
+                cur, volts_per_div=volts_per_div(peaks[cur] * self.channels[cur].volts_per_unit)
+            )
+            n_daq = self._counted(act)
+            segs = self.scope.read_segments(cur) if total >= 2 else [self.scope.read_waveform(cur)]
         t_after = self.temperature()
-        segs = self.scope.read_segments(cur) if total >= 2 else [self.scope.read_waveform(cur)]
         if self.listener is not None and segs:  # the train's last pulse, as recorded
             self.listener.record(segs[-1], percent, self._waveform or self.spec.waveforms[0])
         times, batch, n_valid = self._analyse_segments(segs)
@@ -658,6 +686,7 @@ class BenchRig:
             t_before,
             t_after,
             stim.max_coil_temperature_C,
+            extra={} if waited is None else {"scope_lock_wait_ms": waited},
         )
         self._record_train(cap, percent)
         if of is not None:
@@ -687,7 +716,6 @@ class BenchRig:
         """Two pulses ``interval_ms`` apart, both captured (segmented memory)."""
         check_interval(self.spec.limits, percent, interval_ms)
         stim = self._ensure_armed(percent, None)
-        self._setup_scope(percent)
         cur = self._current_channel()
 
         def act() -> None:
@@ -696,8 +724,10 @@ class BenchRig:
             with contextlib.suppress(TriggerTimeout):  # judged by the pulse count
                 self.scope.wait(timeout_s=5.0)
 
-        n_daq = self._counted(act)
-        segs = self.scope.read_segments(cur)
+        with self._scope_held():
+            self._setup_scope(percent)
+            n_daq = self._counted(act)
+            segs = self.scope.read_segments(cur)
         times, batch, n_valid = self._analyse_segments(segs)
         metrics = analyze_train(times, 1e3 / interval_ms)
         return TrainCapture(
@@ -751,6 +781,7 @@ class BenchRig:
         }
         if cap.n_daq is not None:
             data["daq_pulses"] = cap.n_daq
+        data.update(cap.extra)  # scope_lock_wait_ms: the wait for a shared scope
         tags = s.tags()
         s.record_train(
             {k: v for k, v in data.items() if not (isinstance(v, float) and math.isnan(v))},

@@ -10,6 +10,7 @@ report is written and its path printed.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -54,7 +55,12 @@ _EVENTS = pytest.StashKey[EventWriter | None]()  # --events: progress for the st
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("tmsbench", "TMS bench")
-    g.addoption("--bench", help="bench file (default: the simulated bench, started by the plugin)")
+    g.addoption(
+        "--bench",
+        action="append",
+        help="bench file (default: the simulated bench, started by the plugin); repeat it "
+        "with pytest -n N (N benches, N workers): worker gwK runs the suite on the K-th",
+    )
     g.addoption("--spec", help="spec file (default: the bench file's `spec`)")
     g.addoption("--station", help="station name (default: the bench file's)")
     g.addoption("--operator", help="operator name (default: $TMSBENCH_OPERATOR or the user)")
@@ -81,6 +87,89 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="this run tests again what failed before (reason 'retest'; implied by --lf)",
     )
+
+
+# ------------------------------------------------------------- several benches
+
+
+def _benches(config: pytest.Config) -> list[str]:
+    return list(config.getoption("--bench", None) or [])
+
+
+def bench_option(config: pytest.Config) -> str | None:
+    """The bench file of this process: the one ``--bench``, or under ``pytest -n N`` with
+    N benches, worker gwK's K-th (``None``: the embedded simulated bench)."""
+    benches = _benches(config)
+    worker = getattr(config, "workerinput", None)
+    if worker is not None and len(benches) > 1:
+        return benches[int(str(worker["workerid"]).removeprefix("gw"))]
+    return benches[0] if benches else None
+
+
+def _workers(config: pytest.Config) -> int | str:
+    return getattr(config.option, "numprocesses", None) or 0
+
+
+def benches_usage_error(config: pytest.Config) -> str:
+    """Why the ``--bench`` files and ``-n`` given do not go together ("" when they do).
+
+    Each worker drives one bench, so with ``-n N`` there are N bench files; several
+    bench files without ``-n`` are refused (one process cannot drive two DUTs).
+    """
+    benches = _benches(config)
+    n = _workers(config)
+    if not benches:
+        return ""
+    if n in ("auto", "logical"):
+        n = len(benches)  # see pytest_xdist_auto_num_workers
+    if not n:
+        if len(benches) > 1:
+            return (
+                f"{len(benches)} --bench files need pytest -n {len(benches)} "
+                "(one worker per bench); give one --bench without -n"
+            )
+        return ""
+    if int(n) != len(benches):
+        return (
+            f"-n {n} with {len(benches)} --bench file(s): give one --bench per worker "
+            f"(-n {len(benches)})"
+        )
+    dist = getattr(config.option, "dist", "no")
+    if dist not in ("no", "each"):
+        return f"--dist {dist}: each worker runs the whole suite on its bench: use --dist each"
+    return ""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Several benches under ``-n N``: every worker runs every test (``--dist each``)."""
+    if getattr(config, "workerinput", None) is not None:
+        return None  # a worker: the controller has decided
+    wrong = benches_usage_error(config)
+    if wrong:
+        print(f"tmsbench: {wrong}", file=sys.stderr)
+        return 2  # pytest's exit status for a usage error of this plugin
+    if _workers(config) and len(_benches(config)) > 1:
+        config.option.dist = "each"
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` with several ``--bench``: one worker per bench."""
+    benches = _benches(config)
+    return len(benches) if len(benches) > 1 else None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The controller keeps what each worker's bench run wrote (printed at the end)."""
+    out = getattr(node, "workeroutput", {}).get("tmsbench")
+    if out is not None:
+        node.config.stash.setdefault(_WORKER_RUNS, []).append(out)
+
+
+_WORKER_RUNS = pytest.StashKey[list[dict[str, str]]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,7 +211,10 @@ def attempt_of(item: pytest.Item) -> tuple[int, str]:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    bench = config.getoption("--bench")
+    benches = _benches(config)
+    if len(benches) > 1:
+        return [f"tmsbench: bench gw{k}: {b}" for k, b in enumerate(benches)]
+    bench = bench_option(config)
     if bench:
         return [f"tmsbench: bench file {bench}"]
     return [f"tmsbench: no --bench given: using the simulated bench ({DEFAULT_BENCH.name})"]
@@ -157,7 +249,7 @@ def _open_session(config: pytest.Config) -> BenchSession:
     if existing is not None:
         return existing
     opts = SessionOptions(
-        bench=config.getoption("--bench"),
+        bench=bench_option(config),
         spec=config.getoption("--spec"),
         station=config.getoption("--station"),
         operator=config.getoption("--operator"),
@@ -386,6 +478,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 message=message,
                 attempt=attempt,
                 reason=reason,
+                scope_lock_waits_ms=session.lock_waits.pop(item.nodeid, []),
             )
         )
         item.stash[_REPORTED] = session.tests[-1]
@@ -423,6 +516,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         context["decision rule"] = describe_rule(rule.rule, rule.guard_multiple) + (
             "; failing verdicts: " + ", ".join(v.replace("_", " ") for v in rule.failing)
         )
+        if held := bench_session.describe_lock_waits():
+            context["shared scope"] = held
         if pending is not None:
             why = (
                 f" (the server said: {bench_session.forward_error})"
@@ -447,6 +542,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         _restore_sigterm(session.config)
         _emit_run_finish(session.config, bench_session, verdict)
     session.config.stash[_REPORT] = (report, bench_session.journal_path)
+    worker_out = getattr(session.config, "workeroutput", None)
+    if worker_out is not None:  # under pytest -n: the controller prints it
+        worker_out["tmsbench"] = {
+            "worker": str(session.config.workerinput["workerid"]),  # type: ignore[attr-defined]
+            "bench": bench_session.context.bench_file,
+            "run_id": bench_session.context.run_id,
+            "verdict": str(verdict),
+            "report": str(report.resolve()),
+            "journal": str(bench_session.journal_path.resolve()),
+            "shared_scope": bench_session.describe_lock_waits(),
+        }
     session.config.stash[_ARTIFACTS] = list(bench_session.artifacts)
     if terminated is not None:
         interrupted = terminated.signum == signal.SIGINT
@@ -459,6 +565,18 @@ _ARTIFACTS = pytest.StashKey[list[tuple[str, Path]]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    found: list[dict[str, str]] = config.stash.get(_WORKER_RUNS, [])
+    runs = sorted(found, key=lambda r: r["worker"])
+    if runs:  # the controller of pytest -n: each worker's bench is a run of its own
+        terminalreporter.write_sep("-", "tmsbench: one run per bench")
+        for r in runs:
+            terminalreporter.write_line(
+                f"{r['worker']} {r['bench']}: run {r['run_id']} {r['verdict']}"
+            )
+            terminalreporter.write_line(f"    HTML report: {r['report']}")
+            terminalreporter.write_line(f"    journal:     {r['journal']}")
+            if r["shared_scope"]:
+                terminalreporter.write_line(f"    shared scope: {r['shared_scope']}")
     paths = config.stash.get(_REPORT, None)
     if paths is None:
         return

@@ -29,6 +29,7 @@ from harness.config import (
     write_bench,
 )
 from harness.context import RunContext
+from harness.instrument_lock import InstrumentLock, shared_resource
 from harness.limits import Measurement, Verdict
 from harness.record import records
 from harness.record.journal import Journal
@@ -88,6 +89,11 @@ class BenchSession:
     tests: list[TestResult] = field(default_factory=list)
     # files a run wrote besides the report and journal: (what, path), e.g. certificates
     artifacts: list[tuple[str, Path]] = field(default_factory=list)
+    #: the lock of a scope this bench may share with another (None: a private scope)
+    scope_lock: InstrumentLock | None = field(default=None, init=False)
+    #: per test id: the waits for the shared scope's lock (ms), one per capture, until
+    #: the plugin moves them into the test's report entry
+    lock_waits: dict[str, list[float]] = field(default_factory=dict, init=False)
     _stack: ExitStack = field(default_factory=ExitStack)
     _instruments: dict[str, Closeable] = field(default_factory=dict)
 
@@ -140,6 +146,9 @@ class BenchSession:
             not_traceable=tuple(self.not_traceable),
         )
         self.results_dir = Path(opts.results) / self.context.run_id
+        shared = shared_resource(bench.scope.resource if bench.scope else None)
+        if shared is not None:  # named as in the bench file, before a simulator serves it
+            self.scope_lock = InstrumentLock(shared)
         self.results_dir.mkdir(parents=True, exist_ok=True)
         if bench.sim is not None and bench.sim.served:
             self.simulated = True  # a running `tmsbench sim` serves these instruments
@@ -289,6 +298,23 @@ class BenchSession:
         self.journal.append_rows([row])
         if self.forwarder is not None:
             self.forwarder.notify()
+
+    def note_lock_wait(self, test_id: str, waited_ms: float) -> None:
+        """Keep one wait for the shared scope's lock (ms) under ``test_id``."""
+        self.lock_waits.setdefault(test_id, []).append(waited_ms)
+
+    def describe_lock_waits(self) -> str:
+        """The run's waits for the shared scope, in one line ("" without a shared scope)."""
+        if self.scope_lock is None:
+            return ""
+        waits = self.scope_lock.waits_ms  # every capture of the run, tests taken or not
+        head = f"{self.scope_lock.resource} (lock {self.scope_lock.path.name})"
+        if not waits:
+            return f"{head}: no capture"
+        return (
+            f"{head}: waited {sum(waits):.0f} ms in all over {len(waits)} captures"
+            f" (longest {max(waits):.0f} ms)"
+        )
 
     def yields(self) -> dict[str, int]:
         """Tests run (skipped ones aside), passed at their first attempt, at their last."""

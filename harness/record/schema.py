@@ -16,6 +16,7 @@ order, each in its own transaction together with the version bump.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -229,7 +230,7 @@ def connect(
         raise JournalError(f"{p}: cannot open the journal: {exc}") from exc
     try:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        mode = _wal(db)
         if str(mode).lower() != "wal":
             raise JournalError(f"{p}: cannot switch to WAL mode (got {mode!r})")
         db.execute(f"PRAGMA synchronous={synchronous}")
@@ -244,6 +245,26 @@ def connect(
         db.close()
         raise JournalError(f"{p}: not a usable journal ({exc}); {_UNREADABLE_ADVICE}") from exc
     return db
+
+
+def _wal(db: sqlite3.Connection) -> str:
+    """Switch to WAL mode; the journal mode it reports.
+
+    Changing the journal mode of a fresh file takes an exclusive lock, and SQLite
+    answers "database is locked" at once, without its busy handler, when another
+    process is opening the same file at that moment (seen with four writers
+    started together: ``tests/integration/test_journal_concurrent.py``). Retried
+    for up to :data:`BUSY_TIMEOUT_MS`, as any other lock wait.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000.0
+    while True:
+        try:
+            return str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _check_version(db: sqlite3.Connection, p: Path) -> None:

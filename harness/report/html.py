@@ -62,6 +62,8 @@ class TestResult:
     message: str = ""
     attempt: int = 1  # 1 first; a failed test run again gets 2, 3, ...
     reason: str = ""  # first | rerun | retest
+    #: waits for a scope shared with another bench (ms, one per capture); [] when private
+    scope_lock_waits_ms: list[float] = field(default_factory=list)
 
 
 def _badge(text: str) -> str:
@@ -151,9 +153,16 @@ def render(title: str, context: Mapping[str, str], tests: list[TestResult]) -> s
         tries = (
             f" attempt {t.attempt} ({t.reason})" if t.attempt > 1 or t.reason == "retest" else ""
         )
+        waits = t.scope_lock_waits_ms
+        held = (
+            f", waited {sum(waits):.0f} ms for the shared scope"
+            f" ({len(waits)} capture{'s' if len(waits) > 1 else ''})"
+            if waits
+            else ""
+        )
         parts.append(
             f"<h2>{_badge(t.outcome)} {html.escape(t.nodeid)}{html.escape(tries)} "
-            f'<small style="color:#57606a">{t.duration_s:.2f} s</small></h2>'
+            f'<small style="color:#57606a">{t.duration_s:.2f} s{held}</small></h2>'
         )
         if t.measurements:
             parts.append(_measurement_rows(t.measurements))

@@ -11,15 +11,22 @@ bench file is the harness's job (it owns the file format).
 from __future__ import annotations
 
 import logging
+import os
 from types import TracebackType
 from typing import Any, Protocol
 
+from instruments.sim.scope_switch import ScopeSwitch, default_folder, shared_scope_name
 from instruments.sim.settings import SimBenchSettings
 from instruments.sim.world import World
 
 log = logging.getLogger(__name__)
 
 SIM_RESOURCE = "sim"  # a resource left as "sim" in a bench file is served by the simulator
+
+
+def _served(resource: str) -> bool:
+    """True for ``sim`` and for ``sim:NAME`` (a simulated scope shared by benches)."""
+    return resource == SIM_RESOURCE or shared_scope_name(resource) is not None
 
 
 class FrontEnd(Protocol):
@@ -58,10 +65,11 @@ class SimBench:
                 self.front_ends["stimulator"] = stim_fe
                 res = stim_fe.start()
                 update["stimulator"] = self.bench.stimulator.model_copy(update={"resource": res})
-            if self.bench.scope is not None and self.bench.scope.resource == SIM_RESOURCE:
+            if self.bench.scope is not None and _served(self.bench.scope.resource):
                 from instruments.sim.scope_server import SimScopeServer
 
                 scope_fe = SimScopeServer(self.world, self.bench.scope)
+                scope_fe.engine.switch = self._switch(self.bench.scope.resource)
                 self.front_ends["scope"] = scope_fe
                 res = scope_fe.start()
                 update["scope"] = self.bench.scope.model_copy(update={"resource": res})
@@ -77,6 +85,17 @@ class SimBench:
             raise
         self.live = self.bench.model_copy(update=update)
         return self.live
+
+    def _switch(self, resource: str) -> ScopeSwitch | None:
+        """The switch to the shared scope ``sim:NAME`` (None: this bench's own scope)."""
+        name = shared_scope_name(resource)
+        if name is None:
+            return None
+        sim = self.bench.sim
+        folder = default_folder()
+        if sim is not None and sim.shared_dir:
+            folder = self.bench.folder() / sim.shared_dir
+        return ScopeSwitch(name, folder, f"{self.bench.station}:{os.getpid()}")
 
     def stop(self) -> None:
         """Stop every front-end (the world disarms first: the device is left safe)."""

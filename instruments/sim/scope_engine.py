@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from instruments.scope.settings import ScopeChannel, ScopeSettings
+from instruments.sim.scope_switch import ScopeSwitch
 from instruments.sim.world import PulseEvent, World
 
 ADC_FULL_SCALE_DIV = 8.0
@@ -265,6 +266,8 @@ class ScopeEngine:
         self._digitized = False  # the message being parsed started a :DIGitize
         self.st = _State()
         self._cache: tuple[Any, bytes] | None = None
+        #: the switch in front of a scope shared with other benches (None: this bench's own)
+        self.switch: ScopeSwitch | None = None
         table = self._keysight_table() if self.dialect == "keysight" else self._tektronix_table()
         self.commands = [_Command(compile_header(t), m, h) for t, m, h in table]
 
@@ -713,6 +716,8 @@ class ScopeEngine:
 
     # ------------------------------------------------------------ acquisition
     def _start(self, segmented: bool, count: int, continuous: bool = False) -> None:
+        if self.switch is not None:
+            self.switch.select()  # arming a shared scope routes this bench's DUT to it
         st = self.st
         st.captures = []
         st.target = count if segmented else 1
@@ -819,6 +824,8 @@ class ScopeEngine:
             st = self.st
             if not st.running or self.world.faults.scope_no_trigger:
                 return
+            if self.switch is not None and not self.switch.routed():
+                return  # the switch routes another bench's DUT: this pulse never arrives
             t_trig = self._trigger_time(event)
             if t_trig is None:
                 return
@@ -1102,6 +1109,8 @@ class ScopeEngine:
         ]
 
     def _ks_data(self) -> Block:
+        if self.switch is not None:
+            self.switch.read()
         st = self.st
         cap = self._ks_capture()
         if cap is None:
@@ -1191,6 +1200,8 @@ class ScopeEngine:
         ]
 
     def _tek_curve(self) -> Block | str:
+        if self.switch is not None:
+            self.switch.read()
         st = self.st
         frames = self._tek_frames()
         if not frames:

@@ -152,6 +152,10 @@ class SimSettings(Settings):
     thermal: SimThermal = SimThermal()
     faults: SimFaults = SimFaults()
     subject: SimSubject | None = None  # a hand muscle on the EMG channel (optional)
+    # folder of the switch and log of a scope shared by benches ([scope] resource =
+    # "sim:NAME", instruments/sim/scope_switch.py); relative to the bench file's folder;
+    # default: tmsbench-sim-shared in the system's temporary folder
+    shared_dir: str | None = None
 
 
 class SimBenchSettings(Settings):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import ConfigError, SpecConfig, load_bench, load_spec
+from harness.pytest_plugin import bench_option
 from harness.session import DEFAULT_BENCH
 
 
@@ -17,7 +18,7 @@ def _spec_for(config: pytest.Config) -> SpecConfig | None:
         spec_opt = config.getoption("--spec")
         if spec_opt:
             return load_spec(spec_opt)
-        bench = load_bench(config.getoption("--bench") or DEFAULT_BENCH)
+        bench = load_bench(bench_option(config) or DEFAULT_BENCH)  # under -n: this worker's
         path = bench.spec_path()
         return load_spec(path) if path else None
     except ConfigError:
