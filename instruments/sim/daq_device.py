@@ -582,11 +582,10 @@ class SimDaqDevice:
             run = task.co.run
             if run is not None and run.wired:
                 self.world.trigger_in.withdraw(task.name, self.world.clock.now())
-            if run is not None:
+            if run is not None:  # edges still to come are never driven
                 now = self.world.clock.now()
-                self.generated = [
-                    g for g in self.generated if not (g[1] > now and g[1] in run.edges)
-                ]
+                later = {t for t in run.edges if t > now}
+                self.generated = [g for g in self.generated if g[1] not in later]
                 task.co.run = None
 
     def _reserve_counters(self, task: SimTask) -> None:
