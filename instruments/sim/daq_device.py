@@ -62,6 +62,7 @@ from nidaqmx.constants import (
 from instruments.daq.settings import DaqSettings
 from instruments.sim.daq_co import (
     CO_TERM_BASE,
+    HZ,
     PAL_RESOURCE_RESERVED,
     PULSE_TIME,
     SECONDS,
@@ -625,7 +626,7 @@ class SimDaqDevice:
         for i, p in enumerate(phys):
             full, term = self._terminal(p, "ctr")
             cname = given[i] if given else full
-            want_units = SECONDS if output_type == PULSE_TIME else 10373  # s | Hz
+            want_units = SECONDS if output_type == PULSE_TIME else HZ
             if units != want_units:
                 raise NiError(
                     INVALID_ATTRIBUTE_VALUE,
