@@ -112,3 +112,14 @@ def test_magpro_fires_on_its_trigger_too(magventure_bench) -> None:
     world, core = _ready_core(magventure_bench, 30.0)
     edges = _drive(world, core, THETA[:6])
     assert [p.t_s for p in world.pulses] == pytest.approx(list(edges), abs=1e-12)
+
+
+def test_edges_in_the_pause_after_the_units_own_train_give_no_pulse(sim_bench) -> None:
+    world, core = _ready_core(sim_bench, 30.0)
+    core.start_train(rate_hz=10.0, pulses=3)  # its own train: 0, 100, 200 ms
+    world.clock.advance(0.25)
+    core.catch_up(world.clock.now())
+    assert len(world.pulses) == 3
+    edges = _drive(world, core, [0.0, 0.6])  # 260 ms and 860 ms after its last pulse
+    assert [p.t_s for p in world.pulses[3:]] == pytest.approx([edges[1]], abs=1e-12)
+    assert core.refused_triggers[0][1] == "waiting out the pause after its own train"  # 500 ms
