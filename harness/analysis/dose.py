@@ -142,18 +142,18 @@ def _bursts(times: np.ndarray, rate_hz: float) -> list[int]:
     return [int(c) for c in np.diff(edges)]
 
 
-def _short_where(k: int, n: int, got: int, rx: Prescription, times: np.ndarray) -> str:
-    """Which train (and burst) lacks pulses, as a person reads it."""
-    text = f"train {k + 1} of {n}: {got} of {rx.pulses_per_train} pulses"
-    if rx.bursts_per_train > 1:
-        counts = _bursts(times, rx.rate_hz)
-        short = [i for i, c in enumerate(counts) if c != rx.pulses_per_burst]
-        if short:
-            i = short[0]
-            text += f" (burst {i + 1}: {counts[i]} of {rx.pulses_per_burst})"
-        elif len(counts) < rx.bursts_per_train:
-            text += f" ({len(counts)} of {rx.bursts_per_train} bursts)"
-    return text
+def _short_burst(rx: Prescription, times: np.ndarray) -> str:
+    """Which burst of a short train lacks pulses (" (burst 7 short)"), "" without bursts."""
+    if rx.bursts_per_train <= 1:
+        return ""
+    counts = _bursts(times, rx.rate_hz)
+    short = [i for i, c in enumerate(counts) if c != rx.pulses_per_burst]
+    if short:
+        i = short[0]
+        return f" (burst {i + 1}: {counts[i]} of {rx.pulses_per_burst} pulses)"
+    if len(counts) < rx.bursts_per_train:
+        return f" ({len(counts)} of {rx.bursts_per_train} bursts)"
+    return ""
 
 
 def _worst(values: list[float]) -> float:
@@ -189,9 +189,9 @@ def verify_dose(rx: Prescription, delivered: list[DeliveredTrain]) -> DoseResult
         if counts != {rx.pulses_per_train}:
             got = min(counts)
             ppt = rx.pulses_per_train
-            where = _short_where(k, n, got, rx, times)
-            short.append(DoseCheck(f"pulses in train {k + 1} of {n}", got, "pulses",
-                                   ppt, ppt, ppt, where=where))
+            # named only when short: the name says which train (and burst) it was
+            name = f"pulses in train {k + 1} of {n}{_short_burst(rx, times)}"
+            short.append(DoseCheck(name, got, "pulses", ppt, ppt, ppt, where=name))
         m = analyze_train(times, rx.rate_hz) if times.size else None
         b = None
         if rx.bursts_per_train > 1 and rx.burst_rate_hz and times.size > 1:
