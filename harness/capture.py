@@ -25,10 +25,23 @@ from harness.analysis.pulse import analyze_pulse
 from harness.analysis.reference_shape import template_efield, template_monophasic
 from harness.analysis.results import PulseBatch, PulseResult
 from harness.analysis.template import TemplateMatch, compare_to_template
-from harness.analysis.train import BurstResult, TrainResult, analyze_bursts, analyze_train
+from harness.analysis.train import (
+    BurstResult,
+    TrainResult,
+    analyze_bursts,
+    analyze_train,
+    burst_times,
+)
 from harness.config import ShapeSpec, SpecConfig, Tolerance
 from harness.report import plots
-from harness.safety import ArmedStimulator, armed, check_intensity, check_interval, check_train
+from harness.safety import (
+    ArmedStimulator,
+    armed,
+    check_intensity,
+    check_interval,
+    check_pattern,
+    check_train,
+)
 from instruments.scope.autorange import capture_autoranged, volts_per_div
 from instruments.scope.errors import TriggerTimeout
 from instruments.scope.waveform import Waveform
@@ -229,6 +242,10 @@ def train_progress_line(
         f"{head}; next in {_span_text(rest_after_s)}, "
         f"about {_span_text(left_s * wall_per_device_s)} left"
     )
+
+
+class TriggerNotWired(RuntimeError):
+    """The bench has no DAQ counter output wired to the stimulator's trigger input."""
 
 
 class PulseNotSeen(AssertionError):
@@ -607,10 +624,92 @@ class BenchRig:
         is one of ``of`` calls of a long protocol (counted by the rig); each then
         sends a progress line to :attr:`progress`.
         """
-        if of is not None and of < 1:
-            raise ValueError(f"of={of}: a protocol has at least one train")
         spec_train = Train(rate_hz=rate_hz, pulses=pulses, trains=trains, iti_s=iti_s)
         check_train(self.spec.limits, percent, spec_train)
+        return self._capture_train(
+            rate_hz=rate_hz,
+            pulses=pulses,
+            percent=percent,
+            trains=trains,
+            iti_s=iti_s,
+            waveform=waveform,
+            rest_after_s=rest_after_s,
+            of=of,
+            deliver=lambda stim: stim.train(spec_train),
+        )
+
+    def triggered_train(
+        self,
+        *,
+        rate_hz: float,
+        pulses: int,
+        percent: float,
+        trains: int = 1,
+        iti_s: float = 0.0,
+        waveform: str | None = None,
+        rest_after_s: float = 0.0,
+        of: int | None = None,
+    ) -> TrainCapture:
+        """:meth:`train` (same arguments and meaning), every pulse timed by the DAQ card.
+
+        The whole pattern (``trains`` bursts of ``pulses`` at ``rate_hz``, ``iti_s`` from
+        a burst's last pulse to the next burst's first) is one buffered counter output
+        task on the bench's ``[daq] trigger_out``, wired to the stimulator's trigger
+        input; the host only arms the unit and waits. The pattern is checked against the
+        spec's limits (:func:`~harness.safety.check_pattern`) before anything is sent.
+        The scope still records every pulse and the DAQ counter counts the trigger-out.
+        :class:`TriggerNotWired` when the bench has no such line.
+        """
+        bench_daq = self.session.bench.daq
+        if self.daq is None or bench_daq is None or bench_daq.trigger_out is None:
+            raise TriggerNotWired(
+                "no card-timed trigger: the bench's [daq] table names no trigger_out "
+                "counter wired to the stimulator's trigger input"
+            )
+        pattern = burst_times(rate_hz=rate_hz, pulses=pulses, trains=trains, iti_s=iti_s)
+        times = [float(x) for x in pattern]
+        check_pattern(self.spec.limits, percent, times)
+        daq = self.daq
+
+        def deliver(stim: ArmedStimulator) -> None:
+            wall = stim.stimulator.wall
+
+            def generate(poll: Callable[[], None]) -> None:
+                daq.emit_pulses(
+                    times, timeout_s=wall(times[-1]) + 5.0, poll=poll, poll_s=wall(0.25)
+                )
+
+            stim.triggered(times, generate)
+
+        return self._capture_train(
+            rate_hz=rate_hz,
+            pulses=pulses,
+            percent=percent,
+            trains=trains,
+            iti_s=iti_s,
+            waveform=waveform,
+            rest_after_s=rest_after_s,
+            of=of,
+            deliver=deliver,
+        )
+
+    def _capture_train(
+        self,
+        *,
+        rate_hz: float,
+        pulses: int,
+        percent: float,
+        trains: int,
+        iti_s: float,
+        waveform: str | None,
+        rest_after_s: float,
+        of: int | None,
+        deliver: Callable[[ArmedStimulator], None],
+    ) -> TrainCapture:
+        """Arm, set the scope up, ``deliver`` the pulses while the scope records each and the
+        DAQ counts them, then analyse, record and report (limits already checked)."""
+        if of is not None and of < 1:
+            raise ValueError(f"of={of}: a protocol has at least one train")
         total = pulses * trains
         if total > 1000:
             raise ValueError(f"{total} pulses exceed the scope's 1000 segments: split the train")
@@ -628,7 +727,7 @@ class BenchRig:
                 self.scope.arm_segmented(total)
             else:
                 self.scope.arm()
-            stim.train(spec_train)
+            deliver(stim)
             # fewer pulses than fired: what was captured is counted and judged
             with contextlib.suppress(TriggerTimeout):
                 self.scope.wait(timeout_s=5.0 + stim.stimulator.wall(0.5))
@@ -662,6 +761,7 @@ class BenchRig:
             t_before,
             t_after,
             stim.max_coil_temperature_C,
+            extra={"pulses": pulses, "trains": trains, "iti_s": iti_s},
         )
         self._record_train(cap, percent)
         if of is not None:

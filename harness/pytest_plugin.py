@@ -670,6 +670,21 @@ def train(rig: BenchRig) -> Callable[..., TrainCapture]:
 
 
 @pytest.fixture
+def triggered_train(rig: BenchRig) -> Callable[..., TrainCapture]:
+    """``triggered_train(rate_hz=, pulses=, percent=, trains=1, iti_s=0, rest_after_s=0,
+    of=None)`` → :class:`TrainCapture`, as ``train`` but every pulse timed by the DAQ
+    card's counter output on the stimulator's trigger input (theta burst). Skipped
+    when the bench's ``[daq]`` wires no ``trigger_out``."""
+    daq = rig.session.bench.daq
+    if rig.daq is None or daq is None or daq.trigger_out is None:
+        pytest.skip(
+            "needs a card-timed trigger: the bench's [daq] table names no trigger_out "
+            "counter wired to the stimulator's trigger input"
+        )
+    return rig.triggered_train
+
+
+@pytest.fixture
 def paired_pulse(rig: BenchRig) -> Callable[..., TrainCapture]:
     """``paired_pulse(interval_ms=, percent=)`` → :class:`TrainCapture` of the pair."""
     return rig.paired_pulse

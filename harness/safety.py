@@ -20,13 +20,14 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -148,6 +149,27 @@ def check_train(limits: SafetyLimits, percent: float, train: Train) -> None:
     _over("pulses per train", train.pulses, limits.max_train_pulses, "pulses")
     if train.trains > 1:
         _under("inter-train interval", train.iti_s, limits.min_intertrain_interval_s, "s")
+
+
+def check_pattern(limits: SafetyLimits, percent: float, times_s: Sequence[float]) -> None:
+    """A card-timed pattern of single pulses at ``percent`` %MSO (times in s, rising).
+
+    The unit sees each trigger as a single pulse, so the pattern is judged pulse by
+    pulse: its shortest interval against the minimum pulse interval and against the
+    rate limit at ``percent`` (the device's power limit), and its length against the
+    pulses a train may have. Intervals are taken to the nanosecond (a 20 ms gap is not
+    refused for a float's last bit).
+    """
+    check_intensity(limits, percent)
+    t = sorted(float(x) for x in times_s)
+    _over("pulses in the pattern", len(t), limits.max_train_pulses, "pulses")
+    if len(t) < 2:
+        return
+    shortest_ms = round(min(b - a for a, b in itertools.pairwise(t)) * 1e9) / 1e6
+    _under("shortest pulse interval", shortest_ms, limits.min_pulse_interval_ms, "ms")
+    top = limits.max_rate_hz(percent)
+    if top is not None and shortest_ms > 0:
+        _over(f"pulse rate at {percent:g} %MSO", round(1000.0 / shortest_ms, 6), top, "Hz")
 
 
 # ------------------------------------------------------------------- keep-alive
@@ -358,6 +380,28 @@ class ArmedStimulator:
             self.check_coil_temperature()
 
         self.stimulator.run_train(train, poll=poll, poll_device_s=self.temperature_poll_s)
+        self.check_coil_temperature()
+
+    def triggered(
+        self, times_s: Sequence[float], generate: Callable[[Callable[[], None]], None]
+    ) -> None:
+        """Let an external source fire the unit at ``times_s`` through its trigger input.
+
+        The whole pattern is checked (:func:`check_pattern`) before anything happens;
+        the unit is then made ready for its trigger input and ``generate(poll)`` runs
+        the source, calling ``poll()`` now and then (the link and coil temperature
+        checks: an exception from it must stop the source).
+        """
+        check_pattern(self.limits, self._level, times_s)
+        self._link_ok()
+        self.check_coil_temperature()
+        self.stimulator.prepare_external_trigger()
+
+        def poll() -> None:
+            self._link_ok()
+            self.check_coil_temperature()
+
+        generate(poll)
         self.check_coil_temperature()
 
     def status(self) -> Status:

@@ -163,3 +163,63 @@ def analyze_paired_pulses(
         burst_rate_hz=1.0 / pair_interval_s,
         pulses_per_burst=2,
     )
+
+
+@dataclass(frozen=True)
+class BurstCheck:
+    """One prescribed burst as delivered (times in s, device clock).
+
+    ``start_gap_s``: first pulse of this burst − first pulse of the previous one (NaN for
+    the first burst, or when either burst has no pulse); ``intervals_s``: between its
+    consecutive pulses.
+    """
+
+    index: int  # 0-based
+    n_pulses: int
+    intervals_s: tuple[float, ...]
+    start_gap_s: float
+
+
+def check_bursts(
+    timestamps_s: np.ndarray,
+    *,
+    rate_hz: float,
+    pulses_per_burst: int,
+    bursts: int,
+    iti_s: float,
+) -> tuple[BurstCheck, ...]:
+    """Split pulse time stamps into the ``bursts`` prescribed bursts and measure each.
+
+    A burst of ``pulses_per_burst`` pulses at ``rate_hz`` starts every
+    P = (pulses_per_burst − 1)/rate + ``iti_s``. Each pulse belongs to the burst
+    whose middle is nearest (k = round((t − t₀ − span/2)/P), t₀ the first pulse), so a
+    missing pulse leaves its burst short instead of shifting the rest; pulses beyond
+    the prescribed bursts are counted in the last one.
+    """
+    t = np.sort(np.asarray(timestamps_s, dtype=np.float64))
+    span = (pulses_per_burst - 1) / rate_hz
+    period = span + iti_s
+    groups: list[list[float]] = [[] for _ in range(bursts)]
+    if t.size:
+        k = np.rint((t - t[0] - span / 2) / period) if period > 0 else np.zeros(t.size)
+        for ti, ki in zip(t, np.clip(k, 0, bursts - 1).astype(int), strict=True):
+            groups[ki].append(float(ti))
+    out = []
+    for i, g in enumerate(groups):
+        prev = groups[i - 1] if i else []
+        gap = g[0] - prev[0] if g and prev else math.nan
+        out.append(BurstCheck(i, len(g), tuple(float(x) for x in np.diff(g)), gap))
+    return tuple(out)
+
+
+def burst_times(*, rate_hz: float, pulses: int, trains: int = 1, iti_s: float = 0.0) -> np.ndarray:
+    """Prescribed pulse times (s from the first pulse): ``trains`` bursts of ``pulses`` at
+    ``rate_hz``, ``iti_s`` from a burst's last pulse to the next burst's first."""
+    if rate_hz <= 0 or pulses < 1 or trains < 1 or iti_s < 0:
+        raise ValueError(
+            f"a pattern needs rate_hz > 0, pulses >= 1, trains >= 1 and iti_s >= 0 "
+            f"(got {rate_hz:g} Hz, {pulses}, {trains}, {iti_s:g} s)"
+        )
+    period = (pulses - 1) / rate_hz + iti_s
+    k = np.arange(pulses, dtype=np.float64) / rate_hz
+    return np.concatenate([b * period + k for b in range(trains)])

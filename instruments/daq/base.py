@@ -8,8 +8,10 @@ never by physical terminals; values come back in the channel's physical units
 
 from __future__ import annotations
 
+import itertools
+import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,6 +81,52 @@ class EdgeCounter(Closeable):
         """Stop counting and release the counter."""
 
 
+# Trigger pulse width: a Magstim trigger input wants >= 10 µs, 1 ms works well (CED Signal
+# manual, MagStim notes; see instruments/stimulator/magstim_facts.md, "Trigger input").
+TRIGGER_HIGH_S = 1e-3
+
+
+def pulse_pattern(
+    times_s: Sequence[float], high_time_s: float = TRIGGER_HIGH_S
+) -> tuple[float, list[tuple[float, float]]]:
+    """(initial delay s, [(high s, low s) per pulse]) whose rising edges fall at ``times_s``.
+
+    Times are seconds from the start of the generation, rising; each pulse is high for
+    ``high_time_s`` (at most half the shortest interval), and the last one low as long
+    after it, so the generation ends just after its last pulse.
+    """
+    t = [float(x) for x in times_s]
+    if not t:
+        raise ValueError("a pulse pattern needs at least one pulse time")
+    if t[0] < 0:
+        raise ValueError(f"pulse times start at the generation's start: first is {t[0]:g} s")
+    gaps = [b - a for a, b in itertools.pairwise(t)]
+    if gaps and min(gaps) <= 0:
+        k = next(i for i, g in enumerate(gaps) if g <= 0)
+        raise ValueError(
+            f"pulse times must rise: pulse {k + 2} at {t[k + 1]:g} s, after {t[k]:g} s"
+        )
+    high = min([high_time_s, *(g / 2 for g in gaps)])
+    lows = [g - high for g in gaps] + [high]
+    return t[0], [(high, low) for low in lows]
+
+
+class PulseOutput(Closeable):
+    """A card-timed pattern of pulses being generated on a counter output."""
+
+    @abstractmethod
+    def done(self) -> bool:
+        """Whether the last pulse is out."""
+
+    @abstractmethod
+    def wait(self, timeout_s: float) -> None:
+        """Block until the last pulse is out (wall ``timeout_s``; a DAQ error after it)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop generating (pulses not yet out never come) and release the counter."""
+
+
 class Daq(Closeable):
     """A data acquisition card as the harness sees it."""
 
@@ -128,6 +176,42 @@ class Daq(Closeable):
     @abstractmethod
     def count_edges(self, channel: str, edge: EdgeKind = "rising") -> EdgeCounter:
         """Start counting edges on a counter channel."""
+
+    @abstractmethod
+    def start_pulses(
+        self, times_s: Sequence[float], *, high_time_s: float = TRIGGER_HIGH_S
+    ) -> PulseOutput:
+        """Start one finite, card-timed pulse train on the bench's ``trigger_out`` counter.
+
+        Rising edges at ``times_s`` (s on the card's clock from the start; see
+        :func:`pulse_pattern`), driven on ``trigger_out_term``, the stimulator's trigger
+        input. The whole pattern is one buffered task: the host times nothing.
+        """
+
+    def emit_pulses(
+        self,
+        times_s: Sequence[float],
+        *,
+        high_time_s: float = TRIGGER_HIGH_S,
+        timeout_s: float = 10.0,
+        poll: Callable[[], None] | None = None,
+        poll_s: float = 0.25,
+    ) -> None:
+        """Generate the pattern (:meth:`start_pulses`) and return once its last pulse is out.
+
+        ``poll()`` is called every ``poll_s`` wall seconds meanwhile (an exception from
+        it stops the generation); ``timeout_s`` wall seconds in all.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self.start_pulses(times_s, high_time_s=high_time_s) as out:
+            while not out.done():
+                if poll is not None:
+                    poll()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(poll_s, left))
+            out.wait(max(deadline - time.monotonic(), 0.0))
 
     @abstractmethod
     def read_line(self, channel: str) -> bool:

@@ -55,6 +55,7 @@ from nidaqmx.constants import (
     AcquisitionType,
     CJCSource,
     Edge,
+    Level,
     LineGrouping,
     TemperatureUnits,
     ThermocoupleType,
@@ -66,8 +67,18 @@ from nidaqmx.stream_readers import (
     DigitalSingleChannelReader,
 )
 from nidaqmx.stream_writers import DigitalSingleChannelWriter
+from nidaqmx.types import CtrTime
 
-from instruments.daq.base import Acquisition, AnalogRecord, Daq, EdgeCounter, EdgeKind
+from instruments.daq.base import (
+    TRIGGER_HIGH_S,
+    Acquisition,
+    AnalogRecord,
+    Daq,
+    EdgeCounter,
+    EdgeKind,
+    PulseOutput,
+    pulse_pattern,
+)
 from instruments.daq.errors import (
     ERROR_TYPES,
     DaqError,
@@ -450,6 +461,46 @@ class NidaqmxDaq(Daq):
             raise
         return _NiCounter(self, task, channel, ch.physical)
 
+    # ------------------------------------------------------------ counter output
+    def start_pulses(
+        self, times_s: Sequence[float], *, high_time_s: float = TRIGGER_HIGH_S
+    ) -> PulseOutput:
+        """One buffered, finite, implicitly timed pulse train (as nidaqmx-python's
+        ``counter_out`` examples build one): a pulse-time channel on ``trigger_out``,
+        routed to ``trigger_out_term``, one ``CtrTime`` per pulse."""
+        ctr, term = self.config.trigger_out, self.config.trigger_terminal()
+        if ctr is None or term is None:
+            raise DaqError(
+                "no trigger_out in the bench's [daq] table: no counter drives the "
+                "stimulator's trigger input",
+                device=self.device,
+            )
+        delay, pulses = pulse_pattern(times_s, high_time_s)
+        task = self._new_task("creating task", ctr)
+        try:
+            with self._ni("creating pulse output channel", ctr):
+                chan = task.co_channels.add_co_pulse_chan_time(
+                    ctr,
+                    idle_state=Level.LOW,
+                    initial_delay=delay,
+                    low_time=pulses[0][1],
+                    high_time=pulses[0][0],
+                )
+                chan.co_pulse_term = term
+                task.timing.cfg_implicit_timing(
+                    sample_mode=AcquisitionType.FINITE, samps_per_chan=len(pulses)
+                )
+            with self._ni(f"writing {len(pulses)} pulses", ctr):
+                data = [CtrTime(high_time=h, low_time=lo) for h, lo in pulses]
+                # one sample goes as a scalar: nidaqmx wraps a lone sample in a list itself
+                task.write(data if len(data) > 1 else data[0], auto_start=False)
+            with self._ni("starting pulse output", ctr):
+                task.start()
+        except BaseException:
+            self._close_task(task)
+            raise
+        return _NiPulseOutput(self, task, ctr)
+
     # ------------------------------------------------------------ digital
     def _line_task(self, channel: str, kind: str) -> tuple[Any, DaqChannel]:
         ch = self._chan(channel)
@@ -566,6 +617,25 @@ class _NiAcquisition(Acquisition):
             except nierr.Error:
                 self._stamped = False
         return self._t0
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._daq._close_task(self._task)
+
+
+class _NiPulseOutput(PulseOutput):
+    def __init__(self, daq: NidaqmxDaq, task: Any, phys: str) -> None:
+        self._daq, self._task, self._phys = daq, task, phys
+        self._closed = False
+
+    def done(self) -> bool:
+        with self._daq._ni("polling pulse output", self._phys):
+            return bool(self._task.is_task_done())
+
+    def wait(self, timeout_s: float) -> None:
+        with self._daq._ni("waiting for the pulse output", self._phys, expect_s=timeout_s):
+            self._task.wait_until_done(timeout=timeout_s)
 
     def close(self) -> None:
         if not self._closed:

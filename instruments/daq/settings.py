@@ -10,6 +10,13 @@ from pydantic import Field, model_validator
 from instruments.settings import Settings
 
 Positive = Annotated[float, Field(gt=0)]
+# X Series default counter output terminals: ctrN drives PFI(12 + N) (nidaqmx_facts.md)
+X_SERIES_CO_TERM_BASE = 12
+
+
+def _norm(physical: str) -> str:
+    """A physical channel name compared as DAQmx does: no leading slash, any case."""
+    return physical.strip().lstrip("/").lower()
 
 
 class DaqChannel(Settings):
@@ -66,3 +73,48 @@ class DaqSettings(Settings):
         description="terminal wired to the stimulator's trigger-out (e.g. /Dev1/PFI0): "
         "starts acquisitions that must begin with a pulse (MEP records)",
     )
+    trigger_out: str | None = Field(
+        default=None,
+        description="counter whose output is wired to the stimulator's trigger input "
+        "(e.g. Dev1/ctr1): card-timed pulse patterns (theta burst)",
+    )
+    trigger_out_term: str | None = Field(
+        default=None,
+        description="terminal that counter drives (default: the counter's default output "
+        "terminal, on X Series /Dev1/PFI12 + counter number)",
+    )
+
+    @model_validator(mode="after")
+    def _trigger_out(self) -> DaqSettings:
+        """``trigger_out`` is one counter of this device; its terminal is one PFI line."""
+        if self.trigger_out is not None:
+            m = re.fullmatch(r"/?([^/]+)/ctr(\d+)", self.trigger_out.strip(), re.IGNORECASE)
+            if m is None or m.group(1).lower() != self.device.lower():
+                raise ValueError(
+                    f"trigger_out: {self.trigger_out!r} is not a counter of {self.device} "
+                    f"(e.g. {self.device}/ctr1)"
+                )
+            wanted = _norm(self.trigger_out)
+            used = [n for n, c in self.channels.items() if _norm(c.physical) == wanted]
+            if used:
+                raise ValueError(
+                    f"trigger_out: {self.trigger_out} is also channel {used[0]!r}; a counter "
+                    "either counts or generates pulses, not both"
+                )
+        if self.trigger_out_term is not None and not re.fullmatch(
+            r"/[^/]+/PFI\d+", self.trigger_out_term.strip(), re.IGNORECASE
+        ):
+            raise ValueError(
+                f"trigger_out_term: {self.trigger_out_term!r} is not a terminal like "
+                f"/{self.device}/PFI13"
+            )
+        return self
+
+    def trigger_terminal(self) -> str | None:
+        """The terminal wired to the stimulator's trigger input (None: not wired)."""
+        if self.trigger_out is None:
+            return None
+        if self.trigger_out_term:
+            return self.trigger_out_term.strip()
+        ctr = int(re.split(r"ctr", self.trigger_out, flags=re.IGNORECASE)[-1])
+        return f"/{self.device}/PFI{X_SERIES_CO_TERM_BASE + ctr}"

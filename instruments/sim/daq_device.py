@@ -21,6 +21,11 @@ Wiring of the simulated device (from the bench file's ``[daq.channels]``):
   event, also when no current flowed).
 - ``di`` -> the stimulator's armed status; ``do`` -> a latch kept here.
 - every ``PFI`` terminal is the stimulator's trigger-out (start triggers).
+- counter *output* channels (:mod:`instruments.sim.daq_co`) drive their terminal; the
+  one the bench wires to the stimulator's trigger input (``[daq] trigger_out``,
+  ``trigger_out_term``) puts its rising edges on ``world.trigger_in``. Every edge
+  generated is kept in :attr:`SimDaqDevice.generated` (terminal, world time), so tests
+  see the card's output apart from what the stimulator made of it.
 
 All sample times are on the world clock: sample ``k`` of a task whose first
 sample is at world time ``t0`` is taken at ``t0 + k/rate``.
@@ -55,6 +60,19 @@ from nidaqmx.constants import (
 )
 
 from instruments.daq.settings import DaqSettings
+from instruments.sim.daq_co import (
+    CO_TERM_BASE,
+    PAL_RESOURCE_RESERVED,
+    PULSE_TIME,
+    SECONDS,
+    CoChannel,
+    CoError,
+    CoRun,
+    CoTaskState,
+    check_phase,
+    freq_phases,
+    pulse_edges,
+)
 from instruments.sim.emg import EmgSource
 from instruments.sim.world import PulseEvent, World
 
@@ -135,6 +153,7 @@ class SimChannel:
     edge: int = Edge.RISING.value  # counter: active edge
     count_term: str = ""  # counter: terminal whose edges are counted (``/Dev/PFIn``)
     description: str = ""
+    co: CoChannel | None = None  # counter output: the pulse and its terminal
 
 
 @dataclass
@@ -156,6 +175,7 @@ class SimTask:
     ref_trigger: tuple[str, int, int] | None = None  # (terminal, edge, pretrigger samples)
     every_n: dict[int, int] = field(default_factory=dict)  # event type -> N samples
     runs: int = 0  # how many times the task was started (event streams restart with it)
+    co: CoTaskState = field(default_factory=CoTaskState)  # counter output timing and buffer
 
     @property
     def buffer_size(self) -> int:
@@ -238,6 +258,9 @@ class SimDaqDevice:
         self._bank: FloatArray | None = None
         self._wiring = {c.physical.lstrip("/").lower(): c for c in config.channels.values()}
         self.emg = EmgSource(world)
+        self.generated: list[tuple[str, float]] = []  # counter output edges (terminal, world s)
+        wired = config.trigger_terminal()
+        self._trigger_term = wired.lower() if wired else None
         # Thermal anchor: temperature history is replayed from here and the pulse records.
         now = world.clock.now()
         self._thermal_anchor = (now, world.coil_temperature_C(now))
@@ -272,7 +295,9 @@ class SimDaqDevice:
 
     def clear_task(self, name: str) -> None:
         with self.lock:
-            self.tasks.pop(name, None)
+            task = self.tasks.pop(name, None)
+            if task is not None:
+                self.stop(task)  # a cleared generation stops: its later edges never come
 
     # ------------------------------------------------------------ channels
     def _device(self, dev: str) -> None:
@@ -542,6 +567,9 @@ class SimDaqDevice:
                         f"pretrigger and 2 posttrigger samples)\nTask Name: {task.name}",
                     )
             now = self.world.clock.now()
+            self._reserve_counters(task)
+            if task.channels[0].chan_type == ChannelType.COUNTER_OUTPUT:
+                self._start_co(task, now)
             task.running = True
             task.runs += 1
             task.armed_at = now
@@ -551,6 +579,192 @@ class SimDaqDevice:
     def stop(self, task: SimTask) -> None:
         with self.lock:
             task.running = False
+            run = task.co.run
+            if run is not None and run.wired:
+                self.world.trigger_in.withdraw(task.name, self.world.clock.now())
+            if run is not None:
+                now = self.world.clock.now()
+                self.generated = [
+                    g for g in self.generated if not (g[1] > now and g[1] in run.edges)
+                ]
+                task.co.run = None
+
+    def _reserve_counters(self, task: SimTask) -> None:
+        """A counter serves one running task (-50103 for a second one)."""
+        mine = {c.physical.lower() for c in task.channels if "/ctr" in c.physical.lower()}
+        for other in self.tasks.values():
+            if other is task or not other.running:
+                continue
+            for c in other.channels:
+                if c.physical.lower() in mine:
+                    raise NiError(
+                        PAL_RESOURCE_RESERVED,
+                        f"The specified resource is reserved. The operation could not be "
+                        f"completed as specified.\nResource: {c.physical}\n"
+                        f"Reserved by task: {other.name}\nTask Name: {task.name}",
+                    )
+
+    # ------------------------------------------------------------ counter output
+    def add_co(
+        self,
+        task: SimTask,
+        counter: str,
+        name: str,
+        *,
+        output_type: int,
+        units: int,
+        idle_state: int,
+        initial_delay: float,
+        first: float,
+        second: float,
+    ) -> None:
+        """Counter output channels; ``first, second`` = high, low time (s) for a pulse-time
+        channel, frequency (Hz), duty cycle for a pulse-frequency one."""
+        phys = _flatten(counter)
+        given = channel_names(name, len(phys))
+        chans = []
+        for i, p in enumerate(phys):
+            full, term = self._terminal(p, "ctr")
+            cname = given[i] if given else full
+            want_units = SECONDS if output_type == PULSE_TIME else 10373  # s | Hz
+            if units != want_units:
+                raise NiError(
+                    INVALID_ATTRIBUTE_VALUE,
+                    "Requested value is not a supported value for this property.\n"
+                    f"Property: units\nRequested Value: {units}\n"
+                    f"(the simulated card takes {'seconds' if want_units == SECONDS else 'Hz'})"
+                    f"\nChannel Name: {cname}",
+                )
+            try:
+                if output_type == PULSE_TIME:
+                    high, low = first, second
+                    check_phase("high", high, cname)
+                    check_phase("low", low, cname)
+                else:
+                    high, low = freq_phases(first, second, cname)
+                if initial_delay < 0:
+                    raise CoError(
+                        INVALID_ATTRIBUTE_VALUE,
+                        f"Requested value is not a supported value for this property.\n"
+                        f"Property: CO.Pulse.InitialDelay\nRequested Value: {initial_delay:g}"
+                        f"\nChannel Name: {cname}",
+                    )
+            except CoError as err:
+                raise NiError(err.code, err.message) from None
+            co = CoChannel(
+                output_type,
+                idle_state,
+                initial_delay,
+                high,
+                low,
+                f"/{self.name}/PFI{CO_TERM_BASE + int(term[3:])}",
+            )
+            chans.append(
+                SimChannel(
+                    cname,
+                    full,
+                    ChannelType.COUNTER_OUTPUT,
+                    output_type,
+                    "pulse_out",
+                    co=co,
+                )
+            )
+        self._add(task, chans, ChannelType.COUNTER_OUTPUT)
+
+    def cfg_implicit(self, task: SimTask, mode: int, samps_per_chan: int) -> None:
+        """Implicit timing: the pulses themselves time the generation (counter output)."""
+        with self.lock:
+            task.co.implicit = True
+            task.co.finite = AcquisitionType(mode) == AcquisitionType.FINITE
+            task.co.samps_per_chan = int(samps_per_chan)
+            task.mode = AcquisitionType(mode)
+            task.samps_per_chan = int(samps_per_chan)
+
+    def write_co(
+        self,
+        task: SimTask,
+        output_type: int,
+        n: int,
+        auto_start: bool,
+        first: list[float],
+        second: list[float],
+    ) -> int:
+        """Buffered write of ``n`` pulses per channel (high, low s or Hz, duty); written."""
+        chans = [c for c in task.channels if c.co is not None]
+        if not chans or len(chans) != len(task.channels):
+            raise NiError(
+                -200459,  # WRITE_NO_OUTPUT_CHANS_IN_TASK
+                f"Task contains no output channels for this write.\nTask Name: {task.name}",
+            )
+        if any(c.co.output_type != output_type for c in chans if c.co is not None):
+            raise NiError(
+                -200829,  # WRITE_FAILED_MULTIPLE_CO_OUTPUT_TYPES
+                "Write failed, because the channels of the task do not all have the output "
+                f"type of the data.\nTask Name: {task.name}",
+            )
+        n = max(int(n), 1)
+        if len(first) < n * len(chans) or len(second) < n * len(chans):
+            raise NiError(
+                -200524,  # WRITE_NUM_CHANS_MISMATCH
+                f"Write cannot be performed, because the number of channels in the data does "
+                f"not match the number of channels in the task.\nTask Name: {task.name}",
+            )
+        pulses = []
+        try:
+            for i in range(n):  # GROUP_BY_CHANNEL: the first (only) channel's samples
+                a, b = float(first[i]), float(second[i])
+                if output_type == PULSE_TIME:
+                    check_phase("high", a, chans[0].name)
+                    check_phase("low", b, chans[0].name)
+                    pulses.append((a, b))
+                else:
+                    pulses.append(freq_phases(a, b, chans[0].name))
+        except CoError as err:
+            raise NiError(err.code, err.message) from None
+        with self.lock:
+            if not task.co.implicit:
+                if n > 1 or (not auto_start and not task.running):
+                    code = -200874 if output_type == PULSE_TIME else -200875
+                    raise NiError(
+                        code,
+                        "Write cannot be performed when the task is not started, the sample "
+                        "timing type is On Demand, and Auto Start is false.\n"
+                        f"Task Name: {task.name}",
+                    )
+                for c in chans:  # on demand: the next pulse is this one
+                    assert c.co is not None
+                    c.co.high_s, c.co.low_s = pulses[0]
+            else:
+                task.co.buffer = pulses
+        if auto_start and not task.running:
+            self.start(task)
+        return n
+
+    def _start_co(self, task: SimTask, now: float) -> None:
+        chan = task.channels[0].co
+        assert chan is not None
+        if task.co.implicit and not task.co.finite:
+            raise NiError(
+                FUNCTION_NOT_SUPPORTED_FOR_DEVICE,
+                "Continuous counter output is not supported by the simulated device "
+                f"{self.name} (use finite implicit timing).\nTask Name: {task.name}",
+            )
+        try:
+            edges, end = pulse_edges(chan, task.co, now)
+        except CoError as err:
+            raise NiError(err.code, f"{err.message}\nTask Name: {task.name}") from None
+        wired = self._trigger_term is not None and chan.term.lower() == self._trigger_term
+        task.co.run = CoRun(edges, end, wired)
+        self.generated.extend((chan.term, t) for t in edges)
+        if wired:
+            self.world.trigger_in.emit(edges, task.name)
+
+    def co_done(self, task: SimTask) -> bool:
+        """Whether ``task``'s pulse generation is over (not running counts as done)."""
+        run = task.co.run
+        if not task.running or run is None:
+            return not task.running
+        return self.world.clock.now() >= run.end
 
     # ------------------------------------------------------------ reading
     def _edges(self, after: float) -> list[float]:

@@ -64,6 +64,7 @@ from instruments.sim.daq_device import (
     SimTask,
     interleave,
 )
+from instruments.sim.daq_server_co import IMPLICIT, CounterOutputRpcs
 from instruments.sim.world import World
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ def _serialize(msg: Any) -> bytes:
     return msg if isinstance(msg, bytes) else msg.SerializeToString()
 
 
-class SimDaqServer:
+class SimDaqServer(CounterOutputRpcs):
     """NI gRPC device server for the simulated DAQ of ``config``, on 127.0.0.1.
 
     ``start()`` returns ``"127.0.0.1:<port>"``; ``device`` is the simulated
@@ -354,6 +355,16 @@ class SimDaqServer:
 
     def rpc_WaitUntilTaskDone(self, r: Any) -> Any:
         task = self._task(r)
+        run = task.co.run
+        if run is not None and task.running:  # a pulse generation: done after its last pulse
+            deadline = None if r.time_to_wait < 0 else time.monotonic() + r.time_to_wait
+            if not self.device._wait(run.end, deadline):
+                raise NiError(
+                    WAIT_UNTIL_DONE_DOES_NOT_INDICATE_DONE,
+                    "Wait Until Done did not indicate all samples were generated in the time "
+                    f"allowed. Task Name: {task.name}",
+                )
+            return pb.WaitUntilTaskDoneResponse()
         if task.rate_hz is not None and task.running and task.t0 is not None:
             end = task.t0 + task.samps_per_chan / task.rate_hz
             deadline = None if r.time_to_wait < 0 else time.monotonic() + r.time_to_wait
@@ -366,6 +377,9 @@ class SimDaqServer:
         return pb.WaitUntilTaskDoneResponse()
 
     def _done(self, task: SimTask) -> bool:
+        co = self.co_done(task)
+        if co is not None:
+            return co
         if not task.running or task.rate_hz is None or task.mode.value != 10178:
             return not task.running
         if task.t0 is None:
@@ -705,6 +719,8 @@ class SimDaqServer:
             return pb.GetChanAttributeInt32Response(value_raw=ch.chan_type.value)
         if attr in (CHAN_MEAS_TYPE, CI_MEAS_TYPE) and ch.meas_type:
             return pb.GetChanAttributeInt32Response(value_raw=ch.meas_type)
+        if (co := self.co_int32(ch, attr)) is not None:
+            return pb.GetChanAttributeInt32Response(value_raw=co)
         if ch.signal == "trigger_count" and attr == CI_COUNT_EDGES_ACTIVE_EDGE:
             return pb.GetChanAttributeInt32Response(value_raw=ch.edge)
         if ch.signal == "trigger_count" and attr == CI_COUNT_EDGES_DIR:
@@ -743,6 +759,8 @@ class SimDaqServer:
 
     def rpc_GetChanAttributeDouble(self, r: Any) -> Any:
         ch, attr = self._chan(r), self._attr(r)
+        if (co := self.co_double(ch, attr)) is not None:
+            return pb.GetChanAttributeDoubleResponse(value=co)
         if ch.chan_type.value == 10100:  # analog input
             if attr == AI_MIN:
                 return pb.GetChanAttributeDoubleResponse(value=ch.min_val)
@@ -779,6 +797,8 @@ class SimDaqServer:
             return pb.GetChanAttributeStringResponse(value=ch.description)
         if attr == CI_COUNT_EDGES_TERM and ch.signal == "trigger_count":
             return pb.GetChanAttributeStringResponse(value=ch.count_term)
+        if (term := self.co_term_get(ch, attr)) is not None:
+            return pb.GetChanAttributeStringResponse(value=term)
         raise self._no_attr("channel", attr)
 
     def rpc_SetChanAttributeString(self, r: Any) -> Any:
@@ -791,6 +811,8 @@ class SimDaqServer:
         if attr == CHAN_DESCR:
             for c in chans:
                 c.description = r.value
+            return pb.SetChanAttributeStringResponse()
+        if self.co_term_set(chans, attr, r.value):
             return pb.SetChanAttributeStringResponse()
         raise self._no_attr("channel", attr)
 
@@ -916,6 +938,8 @@ class SimDaqServer:
             return pb.GetTimingAttributeInt32Response(value_raw=task.mode.value)
         if attr == TIM_TYPE:
             timing = ON_DEMAND if task.rate_hz is None else SAMPLE_CLOCK
+            if task.co.implicit:
+                timing = IMPLICIT
             return pb.GetTimingAttributeInt32Response(value_raw=timing)
         raise self._no_attr("timing", attr)
 

@@ -56,6 +56,14 @@ class MagstimDevice:
         self.version_text = self.core.params.version_text or f"{self.version}.0.0"
         # The unit is what its version text says (the driver's settings may be wrong).
         self.version = (mc.parse_version(self.version_text) or (self.version,))[0]
+        self.core.trigger_gate = self._trigger_gate
+
+    def _trigger_gate(self) -> str:
+        """A Rapid² fires single pulses on its trigger input in single-pulse mode; what it
+        does in repetitive mode is not modelled (assumption: no pulse)."""
+        if self.model == "rapid2" and not self.single_pulse_mode:
+            return "in repetitive (train) mode"
+        return ""
 
     # ------------------------------------------------------------ link
     def receive(self, data: bytes, wall_now: float) -> None:

@@ -59,6 +59,10 @@ class DeviceCore:
         self.last_train_end = float("-inf")
         self.on_disarm: Callable[[str], None] | None = None  # protocol hook (unprompted frames)
         self.on_train_end: Callable[[], None] | None = None
+        self.last_nominal_fire: float | None = None  # when the last pulse was due (no jitter)
+        self.refused_triggers: list[tuple[float, str]] = []  # (world time, why no pulse)
+        # protocol hook: why the front-end's mode gives no pulse on a trigger ("" : none)
+        self.trigger_gate: Callable[[], str] | None = None
 
     @property
     def params(self) -> SimStimulator:
@@ -178,22 +182,77 @@ class DeviceCore:
 
     # ------------------------------------------------------------ time passes
     def catch_up(self, now: float) -> None:
-        """Fire every scheduled pulse due by ``now`` at its exact world time."""
-        while self.schedule and self.schedule[0].t <= now:
-            item = self.schedule.popleft()
-            if not self.armed:
-                self.schedule.clear()
-                break
-            if self.over_temperature(item.t):
-                self.disarm("coil over temperature")
-                break
-            self.world.fire(at=item.t, channel=item.channel)
-            if item.channel != "A":  # the charger goes back to the A level
-                self.world.set_intensity(self.power("A"), "A")
-            if item.train and not any(s.train for s in self.schedule):
-                self.last_train_end = item.t
-                if self.on_train_end is not None:
-                    self.on_train_end()
+        """Fire every scheduled pulse due by ``now`` at its exact world time, and answer
+        every trigger-input edge due by then (in time order with the schedule)."""
+        edges = deque(self.world.trigger_in.take_due(now))
+        while True:
+            due = bool(self.schedule) and self.schedule[0].t <= now
+            if edges and (not due or edges[0] < self.schedule[0].t):
+                self._trigger(edges.popleft())
+            elif due:
+                self._fire_scheduled(self.schedule.popleft())
+            else:
+                return
+
+    def _fire_scheduled(self, item: Scheduled) -> None:
+        if not self.armed:
+            self.schedule.clear()
+            return
+        if self.over_temperature(item.t):
+            self.disarm("coil over temperature")
+            return
+        self.world.fire(at=item.t, channel=item.channel)
+        self.last_nominal_fire = item.t
+        if item.channel != "A":  # the charger goes back to the A level
+            self.world.set_intensity(self.power("A"), "A")
+        if item.train and not any(s.train for s in self.schedule):
+            self.last_train_end = item.t
+            if self.on_train_end is not None:
+                self.on_train_end()
+
+    # ------------------------------------------------------------ trigger input
+    def trigger_refusal(self, t: float) -> str:
+        """Why a trigger-input edge at world time ``t`` gives no pulse ("" : it fires).
+
+        The unit fires on an edge only armed and ready (magstim_facts.md, "Trigger
+        input"): arming done, power settled, no train of its own running, and past its
+        recharge time since the last pulse, i.e. the minimum pulse interval and the
+        interval of the model's rate limit at the set intensity (the charger's pace).
+        """
+        if not self.armed:
+            return "not armed"
+        if self.arm_ready_at is None or t < self.arm_ready_at:
+            return "still arming"
+        if t < self.settle_until:
+            return "power level settling"
+        if self.train_running():
+            return "a train of its own is running"
+        if self.trigger_gate is not None and (why := self.trigger_gate()):
+            return why
+        last = self.last_nominal_fire
+        if last is not None and t - last < self.recharge_s() * (1 - 1e-9):
+            return f"recharging ({(t - last) * 1e3:.1f} ms after the last pulse)"
+        target = self.world.v0_for(self.power("A"))
+        if self.world.capacitor_voltage(t) < READY_CHARGE_FRACTION * target:
+            return "capacitor not charged"
+        return ""
+
+    def recharge_s(self) -> float:
+        """Shortest time (s) between pulses at the set intensity: the model's limits."""
+        gap = self.limits.min_pulse_interval_ms / 1000.0
+        top = self.limits.max_rate_hz(self.power("A"))
+        return max(gap, 1.0 / top) if top else gap
+
+    def _trigger(self, t: float) -> None:
+        if self.armed and self.over_temperature(t):
+            self.disarm("coil over temperature")
+        why = self.trigger_refusal(t)
+        if why:
+            self.refused_triggers.append((t, why))
+            log.debug("trigger input edge at %.6f s gave no pulse: %s", t, why)
+            return
+        self.world.fire(at=t)
+        self.last_nominal_fire = t
 
     def tick(self, now: float) -> None:
         """Pulses due, then the watchdogs: armed timeout and coil over-temperature."""
@@ -209,8 +268,10 @@ class DeviceCore:
             self.disarm("armed timeout")
 
     def next_deadline(self) -> float | None:
-        """World time of the next scheduled pulse (the server wakes for it)."""
-        return self.schedule[0].t if self.schedule else None
+        """World time of the next scheduled pulse or trigger edge (the server wakes for it)."""
+        times = [self.schedule[0].t] if self.schedule else []
+        edge = self.world.trigger_in.next_edge()
+        return min([*times, edge]) if edge is not None else (times[0] if times else None)
 
 
 class LinkFaults:

@@ -27,6 +27,7 @@ from instruments.settings import ConfigError, Topology
 from instruments.sim.clock import WorldClock
 from instruments.sim.rlc import Circuit, current_and_didt, summarise
 from instruments.sim.settings import SimBenchSettings, SimSettings
+from instruments.sim.trigger import TriggerLine
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ class World:
         self._temp_C = th.ambient_C
         self._temp_t = 0.0
         self._cap_history: list[_CapState] = [_CapState(0.0, 0.0, "bleed", 0.0)]
+        # the stimulator's external trigger input, driven by the DAQ card's counter output
+        self.trigger_in = TriggerLine()
 
     # ----------------------------------------------------------- derived
     @property

@@ -306,6 +306,11 @@ class Stimulator(Closeable):
         the train runs; an exception from it stops waiting (the caller disarms).
         """
 
+    def prepare_external_trigger(self) -> None:
+        """Make the armed unit fire one pulse per edge on its trigger input, and wait until
+        it is ready (charged, settled) for the first one."""
+        self.wait_for("ready to fire", lambda: self.status().ready is not False, device_s=5.0)
+
     @abc.abstractmethod
     def coil_temperature(self) -> float:
         """Coil temperature (°C) as the device reports it."""

@@ -378,6 +378,16 @@ class MagstimStimulator(Stimulator):
             self._single_pulse_mode = True
             self._train_setup = None
 
+    def prepare_external_trigger(self) -> None:
+        """Rapid²: single-pulse mode, so each trigger-input edge is one pulse (see
+        magstim_facts.md, "Trigger input"); then wait for the ready bit."""
+        with self._lock:
+            if self.model == "rapid2":
+                self._to_single_pulse_mode()
+            st = self.exchange(self._poke).status
+            if st & mc.ARMED and not st & mc.READY:
+                self._wait_ready("ready for the trigger input", 2.0)
+
     def fire(self) -> float | None:
         with self._lock:
             if self.model == "rapid2":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analysis.train import check_bursts
 from harness.config import Tolerance
 from harness.limits import Limits
 
@@ -70,19 +71,50 @@ def test_intertrain_interval(spec, train, measure, host_latency_scale) -> None:
             tolerance=_host_ms(spec, host_latency_scale))
 
 
+def _check_bursts(measure, spec, cap, *, rate_hz: float, pulses: int, bursts: int,
+                  iti_s: float) -> None:
+    """Each prescribed burst as delivered: its pulse count, every interval inside it and its
+    start after the previous burst, the card-timed ones within the spec's jitter limit.
+
+    Only a burst that breaks one is recorded on its own (named by its number), beside the
+    count of bursts delivered as prescribed.
+    """
+    tol_ms = spec.timing.jitter_us_max / 1e3
+    intra_ms = 1e3 / rate_hz
+    period_ms = ((pulses - 1) / rate_hz + iti_s) * 1e3
+    checks = check_bursts(cap.times_s, rate_hz=rate_hz, pulses_per_burst=pulses,
+                          bursts=bursts, iti_s=iti_s)
+    good = 0
+    for b in checks:
+        name = f"burst {b.index + 1} of {bursts}"
+        if b.n_pulses != pulses:
+            measure(f"{name}: pulses", b.n_pulses, "pulses", _exact(pulses))
+            continue
+        ok = True
+        worst = max(b.intervals_s, key=lambda x: abs(x * 1e3 - intra_ms), default=None)
+        if worst is not None and abs(worst * 1e3 - intra_ms) > tol_ms:
+            ok = False
+            measure(f"{name}: intra-burst interval", worst * 1e3, "ms", nominal=intra_ms,
+                    tolerance=_ms(tol_ms))
+        if b.start_gap_s == b.start_gap_s and abs(b.start_gap_s * 1e3 - period_ms) > tol_ms:
+            ok = False
+            measure(f"{name}: start after burst {b.index}", b.start_gap_s * 1e3, "ms",
+                    nominal=period_ms, tolerance=_ms(tol_ms))
+        good += ok
+    measure("bursts delivered as prescribed", good, "bursts", _exact(bursts))
+
+
 @pytest.mark.needs("trains")
-def test_theta_burst(spec, train, measure) -> None:
-    """3 pulses at 50 Hz, bursts repeated at 5 Hz (cTBS pattern), 10 bursts."""
+def test_theta_burst(spec, triggered_train, measure) -> None:
+    """3 pulses at 50 Hz, bursts repeated at 5 Hz (cTBS pattern), 10 bursts, card-timed."""
     iti = 0.2 - 2 / 50.0  # burst period 200 ms minus the burst's own 40 ms
-    if iti < spec.limits.min_intertrain_interval_s:
-        pytest.skip(
-            f"the spec's minimum inter-train interval ({spec.limits.min_intertrain_interval_s} s)"
-            " rules out theta burst as host-timed trains on this device"
-        )
-    cap = train(rate_hz=50.0, pulses=3, trains=10, iti_s=iti, percent=_safe_percent(spec, 50))
+    percent = _safe_percent(spec, 50)
+    cap = triggered_train(rate_hz=50.0, pulses=3, trains=10, iti_s=iti, percent=percent)
+    measure.figure("theta burst: interval deviation from nominal",
+                   lambda: cap.figure(jitter_limit_us=spec.timing.jitter_us_max))
     _check_count(measure, cap, 30)
+    _check_bursts(measure, spec, cap, rate_hz=50.0, pulses=3, bursts=10, iti_s=iti)
     b = cap.bursts
-    measure("bursts", b.n_bursts, "bursts", _exact(10))
     measure("intra-burst rate", 1.0 / b.intra_interval_s, "Hz", nominal=50.0,
             tolerance=_pct(spec.timing.rate_error_percent_max))
     measure("burst repetition rate", b.burst_rate_hz, "Hz", nominal=5.0,
@@ -110,15 +142,20 @@ def test_clinical_10hz_session(spec, train, measure) -> None:
 
 @pytest.mark.slow
 @pytest.mark.needs("trains")
-def test_clinical_itbs(spec, train, measure) -> None:
-    """600-pulse iTBS: 2 s of theta burst (10 bursts of 3 at 50 Hz, 5 Hz) every 10 s, 20 times."""
-    if spec.limits.min_intertrain_interval_s > 0.16:
-        pytest.skip(
-            f"the spec's minimum inter-train interval ({spec.limits.min_intertrain_interval_s} s)"
-            " rules out theta burst as host-timed trains on this device"
-        )
-    total = 0
-    for _ in range(20):
-        total += train(rate_hz=50.0, pulses=3, trains=10, iti_s=0.16, percent=30,
-                       rest_after_s=8.0, of=20).n_valid
+def test_clinical_itbs(spec, triggered_train, measure) -> None:
+    """600-pulse iTBS: 2 s of theta burst (10 bursts of 3 at 50 Hz, 5 Hz) every 10 s, 20 times,
+    every burst timed by the DAQ card."""
+    total, daq_total, counted = 0, 0, True
+    for k in range(20):
+        cap = triggered_train(rate_hz=50.0, pulses=3, trains=10, iti_s=0.16, percent=30,
+                              rest_after_s=8.0, of=20)
+        _check_bursts(measure, spec, cap, rate_hz=50.0, pulses=3, bursts=10, iti_s=0.16)
+        total += cap.n_valid
+        counted = counted and cap.n_daq is not None
+        daq_total += cap.n_daq or 0
+        if k == 0:
+            measure.figure("iTBS train 1: interval deviation from nominal",
+                           lambda cap=cap: cap.figure(jitter_limit_us=spec.timing.jitter_us_max))
     measure("iTBS pulses delivered", total, "pulses", _exact(600))
+    if counted:
+        measure("iTBS pulses counted by the DAQ (trigger-out)", daq_total, "pulses", _exact(600))
