@@ -14,9 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.analysis.dose import Prescription
+from harness.analysis.train import burst_times
 from harness.config import SpecConfig
 from harness.protocol.schema import Protocol
-from harness.safety import LimitExceeded, check_intensity, check_rate, check_train
+from harness.safety import (
+    LimitExceeded,
+    check_intensity,
+    check_pattern,
+    check_rate,
+    check_train,
+)
 from instruments.stimulator.base import Train
 
 #: Scope segments one train call can capture (harness.capture.BenchRig.train).
@@ -144,8 +151,10 @@ def preflight(
         check_rate(lim, pct, p.rate_hz)
         if hardware and not can_trigger:
             check_train(lim, pct, train)  # names the inter-burst gap the host cannot time
-        elif hardware:
-            check_train(lim, pct, Train(rate_hz=p.rate_hz, pulses=p.pulses))
+        elif hardware:  # the card fires single pulses: judged pulse by pulse, as it will be
+            times = burst_times(rate_hz=train.rate_hz, pulses=train.pulses,
+                                trains=train.trains, iti_s=train.iti_s)
+            check_pattern(lim, pct, [float(x) for x in times])
         else:
             check_train(lim, pct, train)
         if p.trains > 1:

@@ -231,8 +231,10 @@ def deliver_protocol(
 ) -> DoseResult:
     """Pre-flight ``protocol`` at ``threshold`` (:class:`ProtocolRefused` before any
     pulse), then deliver, judge and record it. Bursts the host cannot time go through
-    the rig's triggered trains where the rig has them."""
-    triggered: TrainCall | None = getattr(rig, "triggered_train", None)
+    the rig's triggered trains where the bench wires a DAQ counter output to the unit."""
+    daq = session.bench.daq
+    wired = rig.daq is not None and daq is not None and daq.trigger_out is not None
+    triggered: TrainCall | None = rig.triggered_train if wired else None
     plan = preflight(
         protocol,
         threshold.percent,
