@@ -5,7 +5,8 @@ clock, DAQ trigger-out counts, the start of each train on the session clock, the
 hottest coil reading) and the prescription in plain numbers; each check comes back as
 a :class:`DoseCheck` (value, unit, limits) that the harness records as a measurement.
 
-Definitions: a train's pulses are split into bursts at intervals > 1.5/``rate_hz``; a
+Definitions: a train's pulses are split into bursts at intervals longer than half-way
+between the pulse interval and the gap between bursts (1.5/``rate_hz`` without bursts); a
 train's span is its first to last pulse; train starts are compared with the
 prescription relative to the first train (the host's latency from "start" to the first
 pulse cancels); the total duration is the first train's start to the last train's start
@@ -133,11 +134,20 @@ def _band(name: str, value: float, nominal: float, half: float, unit: str) -> Do
     return DoseCheck(name, value, unit, nominal - half, nominal + half, nominal)
 
 
-def _bursts(times: np.ndarray, rate_hz: float) -> list[int]:
-    """Pulses per burst (intervals > 1.5/rate start a new burst)."""
+def _split_s(rx: Prescription) -> float:
+    """Intervals longer than this start a new burst: half-way between the pulse interval
+    and the gap between bursts (a missing pulse inside a burst does not split it)."""
+    if rx.burst_rate_hz is None:
+        return 1.5 / rx.rate_hz
+    gap = 1.0 / rx.burst_rate_hz - (rx.pulses_per_burst - 1) / rx.rate_hz
+    return 0.5 * (1.0 / rx.rate_hz + gap)
+
+
+def _bursts(times: np.ndarray, split_s: float) -> list[int]:
+    """Pulses per burst (intervals > ``split_s`` start a new burst)."""
     if times.size == 0:
         return []
-    new = np.flatnonzero(np.diff(np.sort(times)) > 1.5 / rate_hz) + 1
+    new = np.flatnonzero(np.diff(np.sort(times)) > split_s) + 1
     edges = np.concatenate(([0], new, [times.size]))
     return [int(c) for c in np.diff(edges)]
 
@@ -146,7 +156,7 @@ def _short_burst(rx: Prescription, times: np.ndarray) -> str:
     """Which burst of a short train lacks pulses (" (burst 7 short)"), "" without bursts."""
     if rx.bursts_per_train <= 1:
         return ""
-    counts = _bursts(times, rx.rate_hz)
+    counts = _bursts(times, _split_s(rx))
     short = [i for i, c in enumerate(counts) if c != rx.pulses_per_burst]
     if short:
         i = short[0]
@@ -196,7 +206,8 @@ def verify_dose(rx: Prescription, delivered: list[DeliveredTrain]) -> DoseResult
         b = None
         if rx.bursts_per_train > 1 and rx.burst_rate_hz and times.size > 1:
             b = analyze_bursts(times, intra_rate_hz=rx.rate_hz, burst_rate_hz=rx.burst_rate_hz,
-                               pulses_per_burst=rx.pulses_per_burst)
+                               pulses_per_burst=rx.pulses_per_burst,
+                               split_factor=_split_s(rx) * rx.rate_hz)
         rate = (1.0 / b.intra_interval_s) if b is not None else (m.mean_rate_hz if m else math.nan)
         jit = (b.intra_jitter_us if b is not None else m.jitter_us) if m else math.nan
         span = float(times[-1] - times[0]) if times.size > 1 else math.nan
