@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "harness.cli.sim",
     "harness.cli.record",
     "harness.cli.calibrate",
+    "harness.cli.protocol",
     "harness.cli.drift",
     "harness.cli.dashboards",
     "harness.cli.audit",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.config import ConfigError
 from harness.protocol.plan import ProtocolRefused
 from harness.protocol.runner import deliver_protocol
 from harness.protocol.schema import Protocol, abridged, available, load_protocol
@@ -42,6 +43,13 @@ def _threshold(request: pytest.FixtureRequest, session) -> Threshold:
         pytest.fail(f"--threshold-from: {err}", pytrace=False)
 
 
+def _load(name: str) -> Protocol:
+    try:
+        return load_protocol(available()[name])
+    except ConfigError as err:  # one line per problem, no traceback
+        pytest.fail(str(err), pytrace=False)
+
+
 def _deliver(request, session, rig, measure, scale, proto: Protocol, full: int | None):
     threshold = _threshold(request, session)
     try:
@@ -61,7 +69,7 @@ def _deliver(request, session, rig, measure, scale, proto: Protocol, full: int |
 def test_protocol_first_pulses(
     name, request, tmsbench_session, rig, measure, host_latency_scale
 ) -> None:
-    proto = load_protocol(available()[name])
+    proto = _load(name)
     short = abridged(proto, DEMO_PULSES[name])
     result = _deliver(request, tmsbench_session, rig, measure, host_latency_scale, short,
                       proto.pulses)
@@ -73,7 +81,7 @@ def test_protocol_first_pulses(
 @pytest.mark.needs("trains")
 @pytest.mark.parametrize("name", sorted(available()))
 def test_protocol_full(name, request, tmsbench_session, rig, measure, host_latency_scale) -> None:
-    proto = load_protocol(available()[name])
+    proto = _load(name)
     _deliver(request, tmsbench_session, rig, measure, host_latency_scale, proto, None)
 
 
