@@ -26,9 +26,10 @@ from harness.protocol.threshold import NoThreshold, Threshold, resolve_threshold
 # iTBS at 80 % and the accelerated day at 90 % (26 and 30 %MSO) stay within the
 # 50 Hz the spec allows up to 30 %MSO.
 DEMO_THRESHOLD = 33.0
-# make demo: the first pulses of each short protocol (whole trains/bursts, device time
-# 4-12 s each at world speed 1); the rest only under --run-slow.
-DEMO_PULSES = {"10hz-fda": 40, "1hz": 5, "itbs": 60, "ctbs": 30}
+# make demo: the first pulses of each short protocol (one train or a few bursts, 2-4 s of
+# device time each at world speed 1: make demo stays under 2 min); the rest, and the
+# schedule of many trains, under --run-slow (and tests/integration/test_protocol_cli.py).
+DEMO_PULSES = {"10hz-fda": 40, "1hz": 5, "itbs": 30, "ctbs": 30}
 
 
 def _threshold(request: pytest.FixtureRequest, session) -> Threshold:

@@ -185,3 +185,71 @@ def test_off_intensity_late_and_hot_deliveries_fail() -> None:
     hot = verify_dose(rx, [_itbs_train(0.0, e), replace(_itbs_train(10.0, e),
                                                          max_temperature_C=41.0)])
     assert not _by_name(hot)["coil temperature (highest)"].passed
+
+
+# ---------------------------------------------------------------- the schedule
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def sleep(self, s: float) -> None:
+        assert s > 0
+        self.t += s
+
+
+class _Rig:
+    """Stands in for BenchRig: logs arming and trains; a train takes its span + 0.7 s."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock, self.log = clock, []
+
+    def arm(self, percent: float) -> None:
+        self.log.append(("arm", self.clock.t, percent))
+
+    def close(self) -> None:
+        self.log.append(("close", self.clock.t))
+
+    def _train(self, how: str, **kw):
+        from types import SimpleNamespace
+
+        self.log.append((how, self.clock.t, kw))
+        n = kw["pulses"] * kw["trains"]
+        times = np.array([b * 0.2 + k / kw["rate_hz"] for b in range(kw["trains"])
+                          for k in range(kw["pulses"])])
+        self.clock.t += float(times[-1]) + 0.7
+        return SimpleNamespace(times_s=times, n_scope=n, n_daq=n, n_valid=n, pulses=None,
+                               max_coil_temperature_C=None, temperature_after=25.0)
+
+    def train(self, **kw):
+        return self._train("train", **kw)
+
+    def triggered_train(self, **kw):
+        return self._train("triggered", **kw)
+
+
+def test_trains_start_on_schedule_and_sessions_are_disarmed_between() -> None:
+    from harness.protocol.runner import Delivery, deliver
+
+    clock = _Clock()
+    rig = _Rig(clock)
+    plan = preflight(proto("saint-accelerated"), 33, RAPID2, can_trigger=True)
+    d = deliver(rig, Delivery(plan), now_s=lambda: clock.t, sleep=clock.sleep,
+                triggered=rig.triggered_train)
+    trains = [e for e in rig.log if e[0] != "arm" and e[0] != "close"]
+    assert {e[0] for e in trains} == {"triggered"} and len(trains) == 600
+    t0 = trains[0][1]
+    # session s, train k starts at s x (59 x 10 s + 1.84 s + 50 min) + k x 10 s
+    want = [s * (59 * 10 + 1.84 + 3000) + k * 10 for s in range(10) for k in range(60)]
+    assert [e[1] - t0 for e in trains] == pytest.approx(want)
+    assert trains[0][2] == {"rate_hz": 50, "pulses": 3, "percent": 30, "trains": 10,
+                            "iti_s": pytest.approx(0.16), "of": 600}
+    closes = [e for e in rig.log if e[0] == "close"]
+    arms = [e for e in rig.log if e[0] == "arm"]
+    assert len(closes) == 9 and len(arms) == 10  # armed before each session, 5 s ahead
+    assert arms[1][1] - t0 == pytest.approx(want[60] - 5.0)
+    assert closes[0][1] < arms[1][1]
+    res = verify_dose(plan.prescription(RAPID2), d.trains)
+    by = _by_name(res)
+    assert by["train start deviation (worst train)"].passed
+    assert by["total duration"].value == pytest.approx(proto("saint-accelerated").duration_s)
