@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from nidaqmx.constants import Level, TimeUnits, UsageTypeCO
+from nidaqmx.constants import FrequencyUnits, Level, TimeUnits, UsageTypeCO
 
 # Real NI-DAQmx error codes (nidaqmx.error_codes.DAQmxErrors).
 CO_WRITE_DUTY_CYCLE_OUT_OF_RANGE = -200684
@@ -50,6 +50,7 @@ PULSE_TIME = UsageTypeCO.PULSE_TIME.value
 PULSE_FREQUENCY = UsageTypeCO.PULSE_FREQUENCY.value
 IDLE_LOW, IDLE_HIGH = Level.LOW.value, Level.HIGH.value
 SECONDS = TimeUnits.SECONDS.value
+HZ = FrequencyUnits.HZ.value
 
 
 class CoError(Exception):

@@ -62,6 +62,7 @@ from nidaqmx.constants import (
 from instruments.daq.settings import DaqSettings
 from instruments.sim.daq_co import (
     CO_TERM_BASE,
+    HZ,
     PAL_RESOURCE_RESERVED,
     PULSE_TIME,
     SECONDS,
@@ -582,11 +583,10 @@ class SimDaqDevice:
             run = task.co.run
             if run is not None and run.wired:
                 self.world.trigger_in.withdraw(task.name, self.world.clock.now())
-            if run is not None:
+            if run is not None:  # edges still to come are never driven
                 now = self.world.clock.now()
-                self.generated = [
-                    g for g in self.generated if not (g[1] > now and g[1] in run.edges)
-                ]
+                later = {t for t in run.edges if t > now}
+                self.generated = [g for g in self.generated if g[1] not in later]
                 task.co.run = None
 
     def _reserve_counters(self, task: SimTask) -> None:
@@ -626,7 +626,7 @@ class SimDaqDevice:
         for i, p in enumerate(phys):
             full, term = self._terminal(p, "ctr")
             cname = given[i] if given else full
-            want_units = SECONDS if output_type == PULSE_TIME else 10373  # s | Hz
+            want_units = SECONDS if output_type == PULSE_TIME else HZ
             if units != want_units:
                 raise NiError(
                     INVALID_ATTRIBUTE_VALUE,

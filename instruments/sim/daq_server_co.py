@@ -14,7 +14,7 @@ from typing import Any
 from nidaqmx._stubs import nidaqmx_pb2 as pb
 
 from instruments.sim.daq_co import PULSE_FREQUENCY, PULSE_TIME
-from instruments.sim.daq_device import NiError, SimChannel, SimDaqDevice, SimTask
+from instruments.sim.daq_device import SimChannel, SimDaqDevice, SimTask
 
 # Channel attribute ids (nidaqmx 1.7.0 COChannel property accessors).
 CO_OUTPUT_TYPE, CO_PULSE_IDLE_STATE, CO_PULSE_TERM = 0x18B5, 0x1170, 0x18E1
@@ -150,5 +150,3 @@ class CounterOutputRpcs:
             return None
         return self.device.co_done(task)
 
-
-__all__ = ["IMPLICIT", "CounterOutputRpcs", "NiError"]

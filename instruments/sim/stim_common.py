@@ -215,7 +215,8 @@ class DeviceCore:
         """Why a trigger-input edge at world time ``t`` gives no pulse ("" : it fires).
 
         The unit fires on an edge only armed and ready (magstim_facts.md, "Trigger
-        input"): arming done, power settled, no train of its own running, and past its
+        input"): arming done, power settled, no train of its own running or just over
+        (its enforced pause after a train, F27), and past its
         recharge time since the last pulse, i.e. the minimum pulse interval and the
         interval of the model's rate limit at the set intensity (the charger's pace).
         """
@@ -227,6 +228,8 @@ class DeviceCore:
             return "power level settling"
         if self.train_running():
             return "a train of its own is running"
+        if self.in_intertrain_wait(t):
+            return "waiting out the pause after its own train"
         if self.trigger_gate is not None and (why := self.trigger_gate()):
             return why
         last = self.last_nominal_fire

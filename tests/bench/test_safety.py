@@ -37,6 +37,20 @@ def test_refused_train_sends_nothing(spec, train, sim_world) -> None:
     assert not sim_world.armed
 
 
+@pytest.mark.needs("trains")
+def test_refused_pattern_sends_nothing(spec, triggered_train, sim_world) -> None:
+    """A card-timed burst faster than the spec allows at its level never starts the card."""
+    before = len(sim_world.pulses)
+    max_rate = spec.limits.max_rate_hz(100.0)
+    if max_rate is None:
+        pytest.skip("the spec sets no rate limit")
+    with pytest.raises(LimitExceeded, match="pulse rate at 100 %MSO"):
+        triggered_train(rate_hz=max_rate * 2, pulses=3, trains=2, iti_s=1.0, percent=100)
+    assert len(sim_world.pulses) == before
+    assert not sim_world.armed
+    assert sim_world.trigger_in.pending == []
+
+
 def test_remote_control_lapse_disarms(stimulator, measure) -> None:
     if stimulator.keepalive_interval_s is None:
         pytest.skip("this protocol holds no remote-control keep-alive")

@@ -32,7 +32,12 @@ SPEED = 2.0
 
 INTENSITY = {f"test_intensity_accuracy[{p}pct]" for p in (30, 60, 90)}
 OUTPUT = INTENSITY | {"test_linearity", "test_calibration"}
-TRAINS = {"test_train_timing[10.0]", "test_train_timing[20.0]", "test_intertrain_interval"}
+TRAINS = {
+    "test_train_timing[10.0]",
+    "test_train_timing[20.0]",
+    "test_intertrain_interval",
+    "test_theta_burst",  # card-timed: the DAQ's counter output triggers the stimulator
+}
 FIRES = (
     OUTPUT
     | TRAINS
@@ -50,7 +55,7 @@ STIM = FIRES | {
     "test_refused_train_sends_nothing",
     "test_remote_control_lapse_disarms",
     "test_over_temperature_cutoff",
-    "test_theta_burst",
+    "test_refused_pattern_sends_nothing",
 }
 DAQ = {"test_daq_coil_temperature", "test_coil_heating_during_train", "test_coil_cooling_rate"}
 SCOPE_PULSES = FIRES - {"test_coil_heating_during_train", "test_coil_cooling_rate"}
@@ -67,6 +72,7 @@ class Case:
     sticky: bool = False  # a dead link: once a stimulator test fails, no later one passes
     bench: str = "sim.toml"  # under benches/
     skipped: dict[str, str] = field(default_factory=dict)  # test -> its skip reason matches
+    named: dict[str, str] = field(default_factory=dict)  # test -> its failure message matches
 
 
 CASES = {
@@ -81,7 +87,11 @@ CASES = {
         skipped={
             **dict.fromkeys(
                 TRAINS
-                | {"test_theta_burst", "test_coil_cooling_rate", "test_coil_heating_during_train"},
+                | {
+                    "test_coil_cooling_rate",
+                    "test_coil_heating_during_train",
+                    "test_refused_pattern_sends_nothing",
+                },
                 r"^needs trains: the magstim 200-2 delivers single pulses only",
             ),
             "test_paired_pulse": r"^needs paired pulses: the magstim 200-2",
@@ -100,10 +110,16 @@ CASES = {
         OUTPUT | {"test_pulse_shape[biphasic]"},
         must_match=r"dI/dt|calibration|slope|zero crossing|template",
     ),
+    # the card times theta burst, so each burst's intervals are judged on their own and a
+    # failure names the burst
     "timing_jitter_us": Case(
         {"timing_jitter_us": 500},
-        {"test_train_timing[10.0]", "test_train_timing[20.0]"},
-        must_match="interval jitter",
+        {"test_train_timing[10.0]", "test_train_timing[20.0]", "test_theta_burst"},
+        must_match=r"interval jitter|burst \d+ of 10: (intra-burst interval|start after)",
+        named={
+            "test_theta_burst": r"burst \d+ of 10: intra-burst interval: [\d.]+ ms, "
+            r"expected 20 ± 0.2 ms"
+        },
     ),
     "missing_pulse_every": Case(
         {"missing_pulse_every": 7},
@@ -111,6 +127,7 @@ CASES = {
         FIRES,
         must_match=r"pulses seen by the scope|no pulse reached the scope",
         may_match="no pulse reached the scope|pulses seen by the scope",
+        named={"test_theta_burst": r"burst \d+ of 10: pulses: 2 pulses, expected = 3 pulses"},
     ),
     # A biphasic pulse cut to a half-sine has the biphasic pulse's peak dI/dt at onset, so
     # amplitude alone passes it: every single-pulse reading checks the delivered waveform.
@@ -275,6 +292,8 @@ def test_fault_fails_exactly_the_right_tests(name: str, tmp_path: Path) -> None:
         assert re.search(case.must_match, failed[t]), (
             f"{t}: message does not name it: {failed[t][:400]}"
         )
+    for t, pattern in case.named.items():
+        assert re.search(pattern, failed[t]), f"{t}: message does not name it: {failed[t][:400]}"
     # the device is left disarmed after every test, fault or not (the stimulator fixture
     # checks the simulated world after each test and errors the test otherwise)
     assert not any("simulated stimulator is still ARMED" in m for m in failed.values())

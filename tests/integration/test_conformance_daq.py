@@ -10,6 +10,9 @@ bounded run), and checks what the simulated world did:
 * ``analog_in/voltage_acq_int_clk_dig_ref.py``: digital edge reference trigger, 50 pretrigger.
 * ``analog_in/cont_voltage_acq_int_clk_every_n_samples_event.py``: Every N Samples event.
 * ``counter_in/cnt_dig_event.py``: edge counting with ``ci_count_edges_term`` set.
+* ``counter_out/write_single_dig_pulse.py``: one pulse on ``/Dev1/PFI12``;
+  ``counter_out/cont_gen_dig_pulse_train_buff_implicit.py`` with a finite generation
+  (the simulated card generates finite trains only).
 * ``digital_out/write_dig_port.py``, ``digital_out/write_dig_lines.py``,
   ``digital_in/read_dig_port.py``, ``digital_in/read_dig_lines.py``: port-wide channels
   and line ranges.
@@ -248,3 +251,43 @@ def test_system_properties(opts):
     assert dev.ci_physical_chans.channel_names == [f"SimDev1/ctr{i}" for i in range(4)]
     assert len(dev.do_lines.channel_names) == 24
     assert dev.do_ports.channel_names == ["SimDev1/port0", "SimDev1/port1", "SimDev1/port2"]
+
+
+def test_counter_out_write_single_dig_pulse(opts, server, world) -> None:
+    from nidaqmx.constants import Level
+
+    start = world.clock.now()
+    with nidaqmx.Task(grpc_options=opts) as task:
+        channel = task.co_channels.add_co_pulse_chan_time(
+            "SimDev1/ctr0", idle_state=Level.LOW, initial_delay=0.0, low_time=0.5, high_time=1.0
+        )
+        channel.co_pulse_term = "/SimDev1/PFI12"
+        task.start()
+        task.wait_until_done(timeout=10)
+        task.stop()
+    edges = [t for term, t in server.device.generated if term == "/SimDev1/PFI12"]
+    assert len(edges) == 1 and start <= edges[0] <= world.clock.now() - 1.0  # 1 s high after it
+
+
+def test_counter_out_buffered_implicit_pulse_train(opts, server) -> None:
+    from nidaqmx.constants import Level
+    from nidaqmx.types import CtrFreq
+
+    duty_min, duty_max = 0.5, 0.8
+    duty_step = (duty_max - duty_min) / 1000
+    data = [CtrFreq(1000, (duty_min + duty_step * i)) for i in range(1000)]
+    with nidaqmx.Task(grpc_options=opts) as task:
+        channel = task.co_channels.add_co_pulse_chan_freq(
+            "SimDev1/ctr0", idle_state=Level.LOW, initial_delay=0.0, freq=1.0, duty_cycle=0.5
+        )
+        channel.co_pulse_term = "/SimDev1/PFI12"
+        task.timing.cfg_implicit_timing(sample_mode=AcquisitionType.FINITE, samps_per_chan=1000)
+        task.write(data)
+        task.start()
+        task.wait_until_done(timeout=10)
+        task.stop()
+    edges = np.array([t for term, t in server.device.generated if term == "/SimDev1/PFI12"])
+    # 1000 pulses at 1 kHz (the duty cycle moves the falling edge only); the channel's own
+    # 1 Hz pulse is not generated on a buffered implicit train (nidaqmx_facts.md C5)
+    assert edges.size == 1000
+    np.testing.assert_allclose(np.diff(edges), 1e-3, atol=1e-9)

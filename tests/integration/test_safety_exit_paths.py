@@ -68,6 +68,39 @@ def test_normal_exit_and_exception_disarm(driver: str) -> None:
 
 
 @pytest.mark.parametrize("driver", BENCHES)
+def test_triggered_pattern_fires_armed_and_a_failing_card_still_disarms(driver: str) -> None:
+    """The unit fires on trigger-input edges while armed; a card failing mid-pattern leaves
+    it disarmed, and a pattern out of the spec is refused before the unit is made ready."""
+    with sim_stimulator(BENCHES[driver], speed=SPEED, sim_stimulator=TIMING) as sim:
+        stim = sim.open()
+        lim = load_spec(sim.bench.spec_path()).limits
+        times = [0.0, 0.02, 0.04]
+
+        def generate(poll: object) -> None:  # the card: three edges, then it fails
+            t0 = sim.world.clock.now() + 0.05
+            sim.world.trigger_in.emit([t0 + t for t in times], "card")
+            wait_until(lambda: len(sim.world.pulses) == 3, 5.0, "three triggered pulses")
+            raise RuntimeError("card failed")
+
+        try:
+            with (
+                pytest.raises(RuntimeError, match="card failed"),
+                armed(stim, lim, intensity_percent=30) as s,
+            ):
+                s.triggered(times, generate)
+            assert not sim.world.armed and sim.world.state.disarm_reason == "command"
+            assert all(p.discharged and p.intensity_percent == 30 for p in sim.world.pulses)
+            with (
+                pytest.raises(LimitExceeded, match="shortest pulse interval 5 ms"),
+                armed(stim, lim, intensity_percent=30) as s,
+            ):
+                s.triggered([0.0, 0.005], generate)
+            assert not sim.world.armed and len(sim.world.pulses) == 3
+        finally:
+            stim.close()
+
+
+@pytest.mark.parametrize("driver", BENCHES)
 def test_out_of_spec_values_never_reach_the_device(driver: str) -> None:
     with sim_stimulator(BENCHES[driver], speed=SPEED, sim_stimulator=TIMING) as sim:
         stim = sim.open()
