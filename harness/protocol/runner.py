@@ -100,9 +100,26 @@ def deliver(
             first = start
         t = step.train
         cap = call(rate_hz=t.rate_hz, pulses=t.pulses, percent=plan.intensity_percent,
-                   trains=t.trains, iti_s=t.iti_s, of=len(steps))
+                   trains=t.trains, iti_s=t.iti_s)
         delivery.trains.append(delivered_train(cap, start))
+        _progress(rig, plan, len(delivery.trains), cap.n_valid)
     return delivery
+
+
+def _progress(rig: BenchRig, plan: Plan, k: int, n_valid: int) -> None:
+    """The rig's progress line after train ``k`` (1-based), with the scheduled rest."""
+    if rig.progress is None:
+        return
+    from harness.capture import train_progress_line
+
+    steps = plan.steps
+    step, t = steps[k - 1], steps[k - 1].train
+    span = plan.protocol.pattern.span_s
+    rest = steps[k].start_s - step.start_s - span if k < len(steps) else 0.0
+    rig.progress(train_progress_line(
+        k, len(steps), rate_hz=t.rate_hz, pulses=t.pulses, trains=t.trains, iti_s=t.iti_s,
+        rest_after_s=rest, n_valid=n_valid, wall_per_device_s=rig.stimulator.wall(1.0),
+    ))
 
 
 def check_limits(c: DoseCheck) -> Limits:

@@ -202,7 +202,12 @@ class _Rig:
     """Stands in for BenchRig: logs arming and trains; a train takes its span + 0.7 s."""
 
     def __init__(self, clock: _Clock) -> None:
+        from types import SimpleNamespace
+
         self.clock, self.log = clock, []
+        self.lines: list[str] = []
+        self.progress = self.lines.append
+        self.stimulator = SimpleNamespace(wall=lambda s: s)
 
     def arm(self, percent: float) -> None:
         self.log.append(("arm", self.clock.t, percent))
@@ -243,7 +248,14 @@ def test_trains_start_on_schedule_and_sessions_are_disarmed_between() -> None:
     want = [s * (59 * 10 + 1.84 + 3000) + k * 10 for s in range(10) for k in range(60)]
     assert [e[1] - t0 for e in trains] == pytest.approx(want)
     assert trains[0][2] == {"rate_hz": 50, "pulses": 3, "percent": 30, "trains": 10,
-                            "iti_s": pytest.approx(0.16), "of": 600}
+                            "iti_s": pytest.approx(0.16)}
+    # one progress line per train, with the rest the schedule gives: 8.16 s after a
+    # 1.84 s train, 50 min after a session's last
+    assert len(rig.lines) == 600
+    assert rig.lines[0].startswith("train 1/600 at 50 Hz: 10 × 3 pulses in 1.84 s, 30 valid; "
+                                   "next in 8 s")
+    assert "train 60/600" in rig.lines[59] and "next in 50 min" in rig.lines[59]
+    assert rig.lines[-1].endswith("; last")
     closes = [e for e in rig.log if e[0] == "close"]
     arms = [e for e in rig.log if e[0] == "arm"]
     assert len(closes) == 9 and len(arms) == 10  # armed before each session, 5 s ahead
