@@ -265,3 +265,35 @@ def test_trains_start_on_schedule_and_sessions_are_disarmed_between() -> None:
     by = _by_name(res)
     assert by["train start deviation (worst train)"].passed
     assert by["total duration"].value == pytest.approx(proto("saint-accelerated").duration_s)
+
+
+def test_a_delivery_cut_short_is_judged_recorded_and_disarmed() -> None:
+    from types import SimpleNamespace
+
+    from harness.protocol.runner import run_protocol
+
+    clock = _Clock()
+    rig = _Rig(clock)
+    real = rig._train
+
+    def breaks_on_third(how: str, **kw):
+        if sum(e[0] == "train" for e in rig.log) == 2:
+            raise RuntimeError("link lost")
+        return real(how, **kw)
+
+    rig._train = breaks_on_third  # type: ignore[method-assign]
+    rig.stimulator.sleep = clock.sleep
+    rows, measured = [], []
+    session = SimpleNamespace(
+        spec=RAPID2, now_ns=lambda: int(clock.t * 1e9), tags=lambda: {"station": "s"},
+        context=SimpleNamespace(run_id="run-1"), record_rows=rows.extend)
+    plan = preflight(proto("10hz-fda"), 33, RAPID2)
+    with pytest.raises(RuntimeError, match="link lost"):
+        run_protocol(session, rig, lambda *a, **k: measured.append(a), plan, test_id="t")
+    assert rig.log[-1][0] == "close"  # disarmed before judging
+    (row,) = rows
+    assert row.kind == "dose" and dict(row.tags)["verdict"] == "fail"
+    assert row.data["trains_delivered"] == 2 and row.data["pulses_delivered"] == 80
+    assert row.data["pulses_prescribed"] == 3000
+    by = {a[0]: a[1] for a in measured}
+    assert by["10hz-fda: trains delivered"] == 2
