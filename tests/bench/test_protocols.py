@@ -86,18 +86,36 @@ def test_protocol_full(name, request, tmsbench_session, rig, measure, host_laten
     _deliver(request, tmsbench_session, rig, measure, host_latency_scale, proto, None)
 
 
-@pytest.mark.protocol
-@pytest.mark.needs("trains")
-def test_protocol_beyond_the_spec_is_refused(spec, tmsbench_session, rig, measure,
-                                             sim_world, request) -> None:
-    """iTBS dosed from a threshold whose 80 % needs more than the spec's rate at 50 Hz."""
-    proto = load_protocol(available()["itbs"])
-    # the lowest %MSO at which the spec allows less than 50 Hz, from the spec's table
-    pct = next(p for p in range(1, 101) if (spec.limits.max_rate_hz(p) or 1e9) < 50)
-    threshold = Threshold(pct / 0.8, "value")
+def _refused_sends_nothing(session, rig, measure, sim_world, request, name: str,
+                           threshold: float, match: str) -> None:
+    proto = load_protocol(available()[name])
     fired, alive = len(sim_world.pulses), sim_world.armed
-    with pytest.raises(ProtocolRefused, match=rf"rate at {pct} %MSO 50 Hz is above the max"):
-        deliver_protocol(tmsbench_session, rig, measure, proto, threshold,
+    with pytest.raises(ProtocolRefused, match=match):
+        deliver_protocol(session, rig, measure, proto, Threshold(threshold, "value"),
                          test_id=request.node.nodeid)
     assert len(sim_world.pulses) == fired, "the simulated unit fired"
     assert not sim_world.armed and not alive, "the simulated unit was armed"
+
+
+@pytest.mark.protocol
+@pytest.mark.needs("trains")
+def test_protocol_beyond_the_rate_limit_is_refused(spec, tmsbench_session, rig, measure,
+                                                   sim_world, request) -> None:
+    """iTBS dosed from a threshold whose 80 % needs more than the spec's rate at 50 Hz."""
+    # the lowest %MSO at which the spec allows less than 50 Hz, from the spec's table
+    pct = next((p for p in range(1, 81) if (spec.limits.max_rate_hz(p) or 1e9) < 50), None)
+    if pct is None:
+        pytest.skip("the spec allows 50 Hz at every intensity iTBS reaches (80 % of 100)")
+    _refused_sends_nothing(tmsbench_session, rig, measure, sim_world, request, "itbs",
+                           pct / 0.8, rf"rate at {pct} %MSO 50 Hz is above the max")
+
+
+@pytest.mark.protocol
+@pytest.mark.needs("trains")
+def test_protocol_beyond_the_intensity_limit_is_refused(spec, tmsbench_session, rig, measure,
+                                                        sim_world, request) -> None:
+    """The 10 Hz protocol (120 % MT) dosed from a threshold above the spec's maximum / 1.2."""
+    top = spec.limits.intensity_max_percent
+    threshold = (top + 2) / 1.2  # 120 % of it rounds to top + 2
+    _refused_sends_nothing(tmsbench_session, rig, measure, sim_world, request, "10hz-fda",
+                           threshold, rf"{top + 2:g} %MSO is above the maximum {top:g} %MSO")
