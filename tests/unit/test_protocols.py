@@ -297,3 +297,4 @@ def test_a_delivery_cut_short_is_judged_recorded_and_disarmed() -> None:
     assert row.data["pulses_prescribed"] == 3000
     by = {a[0]: a[1] for a in measured}
     assert by["10hz-fda: trains delivered"] == 2
+    assert by["10hz-fda: trains with the prescribed pulses"] == 2  # of 75
