@@ -29,7 +29,7 @@ DEMO_THRESHOLD = 33.0
 # make demo: the first pulses of each short protocol (one train or a few bursts, 2-4 s of
 # device time each at world speed 1: make demo stays under 2 min); the rest, and the
 # schedule of many trains, under --run-slow (and tests/integration/test_protocol_cli.py).
-DEMO_PULSES = {"10hz-fda": 40, "1hz": 5, "itbs": 30, "ctbs": 30}
+DEMO_PULSES = {"10hz-fda": 40, "1hz": 3, "itbs": 30, "ctbs": 30}
 
 
 def _threshold(request: pytest.FixtureRequest, session) -> Threshold:
