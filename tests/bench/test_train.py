@@ -72,7 +72,7 @@ def test_intertrain_interval(spec, train, measure, host_latency_scale) -> None:
 
 
 def _check_bursts(measure, spec, cap, *, rate_hz: float, pulses: int, bursts: int,
-                  iti_s: float) -> None:
+                  iti_s: float, label: str = "") -> None:
     """Each prescribed burst as delivered: its pulse count, every interval inside it and its
     start after the previous (whole) burst, each within the spec's jitter limit: the card
     times them, so only the stimulator's own trigger-to-pulse jitter may move them.
@@ -87,7 +87,7 @@ def _check_bursts(measure, spec, cap, *, rate_hz: float, pulses: int, bursts: in
                           bursts=bursts, iti_s=iti_s)
     good = 0
     for b in checks:
-        name = f"burst {b.index + 1} of {bursts}"
+        name = f"{label}burst {b.index + 1} of {bursts}"
         if b.n_pulses != pulses:
             measure(f"{name}: pulses", b.n_pulses, "pulses", _exact(pulses))
             continue
@@ -103,7 +103,7 @@ def _check_bursts(measure, spec, cap, *, rate_hz: float, pulses: int, bursts: in
             measure(f"{name}: start after burst {b.index}", b.start_gap_s * 1e3, "ms",
                     nominal=period_ms, tolerance=_ms(tol_ms))
         good += ok
-    measure("bursts delivered as prescribed", good, "bursts", _exact(bursts))
+    measure(f"{label}bursts delivered as prescribed", good, "bursts", _exact(bursts))
 
 
 @pytest.mark.needs("trains")
@@ -151,7 +151,8 @@ def test_clinical_itbs(spec, triggered_train, measure) -> None:
     for k in range(20):
         cap = triggered_train(rate_hz=50.0, pulses=3, trains=10, iti_s=0.16, percent=30,
                               rest_after_s=8.0, of=20)
-        _check_bursts(measure, spec, cap, rate_hz=50.0, pulses=3, bursts=10, iti_s=0.16)
+        _check_bursts(measure, spec, cap, rate_hz=50.0, pulses=3, bursts=10, iti_s=0.16,
+                      label=f"train {k + 1} of 20, ")
         total += cap.n_valid
         counted = counted and cap.n_daq is not None
         daq_total += cap.n_daq or 0
