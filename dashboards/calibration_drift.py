@@ -16,6 +16,9 @@ measurement (value %/month, low/high its confidence interval, field
 (``ORDER BY time DESC LIMIT 1``), not ``last()`` of each field: ``last()``
 skips missing fields, so a date an earlier assessment predicted would be shown
 after the latest one stopped predicting it. Nothing is approximated in InfluxQL.
+
+Delivered vs prescribed pulses: the ``tms_dose`` records of delivered treatment
+protocols (``pulses_prescribed``, ``pulses_delivered``), summed per interval and device.
 """
 
 from __future__ import annotations
@@ -81,6 +84,19 @@ PREDICTED = Select(
     group_by=DEVICE,
     order_desc=True,
     limit=1,
+)
+
+#: Dose records of delivered protocols (``harness.protocol.runner.record_dose``):
+#: pulses the protocol prescribed and the valid pulses delivered, summed per interval.
+DOSES = Select(
+    columns=(
+        f'sum({ident("pulses_prescribed")}) AS {ident("prescribed")}',
+        f'sum({ident("pulses_delivered")}) AS {ident("delivered")}',
+    ),
+    source="tms_dose",
+    where=where(),
+    group_by=("time($__interval)", *DEVICE),
+    fill="none",
 )
 
 STATUS_COLOURS = {"ok": "green", "drifting": "orange", "alarm": "red",
@@ -169,5 +185,13 @@ def build() -> dash_m.Dashboard:
                 "of checks in the time range.",
             ),
             predicted_panel(),
+            timeseries_panel(
+                "Delivered vs prescribed pulses per device",
+                [target(DOSES, alias=ALIAS)],
+                description="Treatment protocols delivered (`tmsbench protocol run`, the "
+                "protocol bench tests): pulses prescribed and valid pulses delivered, summed "
+                "per interval. A gap between the two lines is a dose not delivered as written.",
+                width=24,
+            ),
         ],
     )

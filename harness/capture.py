@@ -319,6 +319,10 @@ class BenchRig:
         self._armed = None
         self._stack.close()
 
+    def arm(self, percent: float, waveform: str | None = None) -> None:
+        """Arm at ``percent`` %MSO now (through the safety layer), before a timed schedule."""
+        self._ensure_armed(percent, waveform)
+
     def _ensure_armed(self, percent: float, waveform: str | None) -> ArmedStimulator:
         wave = waveform or self._waveform or self.spec.waveforms[0]
         if wave != self._waveform:

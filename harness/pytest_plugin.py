@@ -74,6 +74,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run although a reference instrument is past its due date (marked not traceable)",
     )
     g.addoption("--run-slow", action="store_true", help="also run full-length protocols")
+    g.addoption(
+        "--threshold-from",
+        metavar="LAST|VALUE",
+        help="motor threshold the protocol tests dose from: LAST (the last one journaled for "
+        "this stimulator) or a value in %MSO (default: the suite's demo threshold)",
+    )
     g.addoption("--events", metavar="FILE", help="write progress as JSON lines (station page)")
     g.addoption(
         "--attempts",
@@ -177,6 +183,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "intensity(*percent): %MSO levels a test runs at",
         "waveform(*names): pulse waveforms a test applies to",
         "slow: full-length protocols (minutes of device time); run with --run-slow",
+        "protocol: delivers a treatment protocol (tests/bench/test_protocols.py)",
         "destructive: may stress the device (heating, over-temperature cutoff)",
         "calibration: the manufacturing calibration check (tmsbench calibrate)",
         "needs(*capabilities): skipped with the reason where the bench lacks one "

@@ -316,6 +316,12 @@ class BenchSession:
             f" (longest {max(waits):.0f} ms)"
         )
 
+    def record_rows(self, rows: list[records.Row]) -> None:
+        """Commit rows built elsewhere (e.g. a dose record) and wake the forwarder."""
+        self.journal.append_rows(rows)
+        if self.forwarder is not None:
+            self.forwarder.notify()
+
     def yields(self) -> dict[str, int]:
         """Tests run (skipped ones aside), passed at their first attempt, at their last."""
         first: dict[str, str] = {}

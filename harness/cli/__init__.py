@@ -36,6 +36,7 @@ _COMMAND_MODULES = (
     "harness.cli.archive",
     "harness.cli.influx",
     "harness.cli.calibrate",
+    "harness.cli.protocol",
     "harness.cli.drift",
     "harness.cli.dashboards",
     "harness.cli.audit",

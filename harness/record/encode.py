@@ -16,6 +16,10 @@ tms_calibration    context, name (quantity), unit, verdict,    slope, offset, r_
 tms_run            context, bench, event (start/finish),       run_id, operator, git_revision,
                    verdict (finish)                            duration_s (finish), chain_head
 tms_audit          action, station                             who, what, why, run_id
+tms_dose           context, protocol, verdict, test            version, threshold_percent,
+                                                               pulses_prescribed,
+                                                               pulses_delivered, per-train
+                                                               statistics, run_id, test_id
 =================  ==========================================  ===============================
 
 ``context`` = station, stimulator_model, stimulator_serial, coil_model,

@@ -40,6 +40,7 @@ class Kind(enum.StrEnum):
     RUN = "run"
     AUDIT = "audit"  # who did what to the records (harness.record.audit)
     TEST = "test"  # one attempt of one test: outcome, attempt number, reason
+    DOSE = "dose"  # one delivered treatment protocol: prescribed vs delivered pulses
 
     @property
     def influx_measurement(self) -> str:
@@ -381,6 +382,27 @@ def test_row(
     }
     own = _tags(ctx, test=test_name(test_id), outcome=outcome)
     return Row(Kind.TEST, int(time_ns), own, run_id, test_id, None, _NO_LIMITS, data)
+
+
+def dose_row(
+    fields: Mapping[str, Any],
+    *,
+    protocol: str,
+    verdict: Verdict | str,
+    tags: Mapping[str, str] | None = None,
+    run_id: str = "",
+    test_id: str = "",
+    time_ns: int,
+) -> Row:
+    """Row of one delivered protocol (a dose record).
+
+    Tags: the context, ``protocol`` (the protocol's name: few per clinic), ``verdict``
+    and ``test``; ``fields`` are the dose's figures (``version``, ``threshold_percent``,
+    ``pulses_prescribed``, ``pulses_delivered``, per-train statistics, ...).
+    """
+    return _metrics_row(
+        Kind.DOSE, fields, tags, run_id, test_id, time_ns, verdict, {"protocol": protocol}
+    )
 
 
 def limits_of(row_limits: tuple[float | None, ...]) -> Limits:

@@ -46,7 +46,7 @@ from harness.drift.record import DRIFT_TEST, RATE_NAME
 from harness.limits import Limits, Measurement, Verdict
 from harness.record.forwarder import Backoff, Forwarder
 from harness.record.journal import Journal
-from harness.record.records import RunInfo
+from harness.record.records import RunInfo, dose_row
 from harness.record.sinks import InfluxTarget
 
 try:
@@ -74,6 +74,7 @@ LINE_DEVICES = (
      "coil_model": "D70", "coil_serial": "C/7+1"},
 )
 RATE_TEST = "tests/bench/test_train.py::test_rate"
+DOSE_TEST = "tests/bench/test_protocols.py::test_protocol_full[itbs]"
 THERMAL_TEST = "tests/bench/test_thermal.py::test_coil_heating"
 ALL_FAIL_DAY = 7  # device 0's rate test fails every characteristic that day
 UNFINISHED_DAY = 12  # device 0's run that day never finishes
@@ -137,6 +138,12 @@ def record_production_line(journal: Journal, seed: int = 7) -> None:
                     test_id="tests/bench/test_pulse_shape.py::test_shape[monophasic]",
                     time_ns=t + 20 * 10**9,
                 )
+            if day % 3 == i:  # a treatment protocol; device 1 delivers one pulse short
+                journal.append_rows([dose_row(
+                    {"version": "1", "pulses_prescribed": 600,
+                     "pulses_delivered": 600 - i, "threshold_percent": 33.0},
+                    protocol="itbs", verdict="fail" if i else "pass", tags=ctx, run_id=run_id,
+                    test_id=DOSE_TEST, time_ns=t + 25 * 10**9)])
             if i == 0 and day == UNFINISHED_DAY:
                 continue  # the station lost power: a start point, no finish
             failed = any(v in (Verdict.FAIL, Verdict.INVALID) for v in verdicts)
@@ -332,6 +339,7 @@ def expectations(points: list[Point], sel: Selection) -> dict[tuple[str, str], S
     temps = [p for p in selected(points, "temperature", sel) if p.tags.get("sensor") == "coil"]
     trains = selected(points, "train", sel)
     finished = [p for p in selected(points, "run", sel) if p.tags.get("event") == "finish"]
+    doses = selected(points, "dose", sel)
 
     def limited(name: str, *fields: str) -> Series:
         return raw(named(meas, lambda n: n == name), DEVICE, ("value", *fields))
@@ -354,6 +362,9 @@ def expectations(points: list[Point], sel: Selection) -> dict[tuple[str, str], S
             per_series(named(meas, lambda n: n == CAL), DEVICE, latest),
         ("tmsbench-calibration-drift", PREDICTED):
             per_series(named(meas, lambda n: n == RATE_NAME), DEVICE, latest_assessment),
+        ("tmsbench-calibration-drift", "Delivered vs prescribed pulses per device"):
+            per_bucket(doses, DEVICE, lambda ps: [math.fsum(values(ps, "pulses_prescribed")),
+                                                  math.fsum(values(ps, "pulses_delivered"))]),
         ("tmsbench-pulse-shape", "Pulse period"):
             per_bucket(pulses, shape, agg_or_none("period_us", mean)),
         ("tmsbench-pulse-shape", "Phase ratio (2nd/1st)"):

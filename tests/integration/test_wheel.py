@@ -40,6 +40,7 @@ DATA_FILES = (
     "dashboards/json/tmsbench-calibration-drift.json",
     "dashboards/provisioning/datasources/tmsbench.yaml",
     "harness/data/plans/calibration.toml",
+    "harness/data/protocols/itbs.toml",
     "harness/station/templates/run.html",
     "harness/station/static/station.js",
 )

@@ -1,0 +1,1 @@
+"""Treatment protocols as data (``protocols/*.toml``), their pre-flight check and runner."""
