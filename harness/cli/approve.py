@@ -26,7 +26,6 @@ from harness.record.archive import connect_reader
 from harness.record.audit import os_user
 from harness.record.journal import Journal
 from harness.record.signers import SignerError, add_signer, check_signer
-from harness.report.manifest import manifest_page, with_manifest
 
 MEANINGS = ("reviewed", "approved")
 
@@ -170,6 +169,10 @@ def _approve(
         )
         sigs = certificates.signatures(db, issue.root)
         title = f"{cert.name} (run {issue.run_id}, serial {issue.serial})"
+        # matplotlib and pypdf only when a certificate is signed: every tmsbench command
+        # builds the parser that imports this module
+        from harness.report.manifest import manifest_page, with_manifest
+
         signed = with_manifest(cert.read_bytes(), issue.manifest_pages, manifest_page(title, sigs))
         stem = re.sub(r"-signed-\d+$", "", cert.stem)
         out = cert.with_name(f"{stem}-signed-{len(sigs)}.pdf")
