@@ -49,9 +49,9 @@ OTHER = [f"peak dI/dt at {p} %MSO" for p in (30, 60, 90)] + [
 ]
 
 
-def build(path: Path, rows: int, devices: int) -> None:
-    """``rows`` measurements: per check 2 calibration rows + 48 others, round-robin devices."""
-    per_check = 50
+def build(path: Path, rows: int, devices: int, per_check: int = 50) -> None:
+    """``rows`` measurements: per check 2 calibration rows + ``per_check - 2`` others,
+    round-robin devices."""
     checks = rows // per_check
     t0 = 1_700_000_000 * 10**9
     with Journal(path, synchronous="NORMAL") as j:

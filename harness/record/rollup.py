@@ -109,7 +109,7 @@ class Rollup:
     def __init__(self, db: sqlite3.Connection, tagset_json: Callable[[int], str]) -> None:
         self._db = db
         self._tags = tagset_json
-        self._cell_of: dict[int, tuple[tuple[str, str], ...]] = {}  # tagset → cell tags
+        self._cell_of: dict[int, Key] = {}  # tag set → its cell's tags
         self._verdict: dict[int, str] = {}
         self._known_upto = 0  # tag sets up to this id have been looked at
 
@@ -117,14 +117,16 @@ class Rollup:
         """Close the reading connection."""
         self._db.close()
 
-    def _cell_key(self, tagset: int) -> tuple[tuple[str, str], ...]:
-        key = self._cell_of.get(tagset)
-        if key is None:
-            tags = json.loads(self._tags(tagset))
-            self._verdict[tagset] = tags.pop("verdict", "")
-            key = tuple(sorted(tags.items()))
-            self._cell_of[tagset] = key
+    def _learn(self, tagset: int, text: str) -> Key:
+        tags = json.loads(text)
+        self._verdict[tagset] = tags.pop("verdict", "")
+        key: Key = tuple(sorted(tags.items()))
+        self._cell_of[tagset] = key
         return key
+
+    def _cell_key(self, tagset: int) -> Key:
+        key = self._cell_of.get(tagset)
+        return key if key is not None else self._learn(tagset, self._tags(tagset))
 
     def _refresh(self) -> None:
         """Learn the tag sets added since the last call (a cell has one per verdict)."""
@@ -133,7 +135,7 @@ class Rollup:
         ):
             self._known_upto = tid
             if tid not in self._cell_of and '"test"' in text:
-                self._cell_key(tid)
+                self._learn(tid, text)
 
     def lines(self, rows: Iterable[tuple[str, int, int]]) -> list[str]:
         """Rollup lines for the cells of ``rows`` — (kind, ts, tagset) of forwarded rows."""
