@@ -194,12 +194,16 @@ class TrainCapture:
         return [float(x) * 1e3 for x in np.diff(self.times_s)]
 
     def figure(self, jitter_limit_us: float | None = None) -> bytes:
-        """Inter-pulse intervals' deviation from 1/rate (µs), with the jitter limit, as PNG."""
+        """Inter-pulse intervals' deviation from nominal (µs: 1/rate, and the gap between
+        bursts for a burst pattern), with the jitter limit, as PNG."""
+        bursts = self.bursts is not None and "iti_s" in self.extra
         return plots.train_plot(
             self.times_s,
             rate_hz=self.rate_hz,
-            title=f"{self.expected_pulses} pulses at {self.rate_hz:g} Hz",
+            title=f"{self.expected_pulses} pulses at {self.rate_hz:g} Hz"
+            + (f" in bursts of {self.extra['pulses']}" if bursts else ""),
             jitter_limit_us=jitter_limit_us,
+            between_s=float(self.extra["iti_s"]) if bursts else None,
         )
 
 

@@ -99,27 +99,41 @@ def calibration_plot(
 
 
 def train_plot(
-    times_s: ArrayLike, *, rate_hz: float, title: str, jitter_limit_us: float | None = None
+    times_s: ArrayLike,
+    *,
+    rate_hz: float,
+    title: str,
+    jitter_limit_us: float | None = None,
+    between_s: float | None = None,
 ) -> bytes:
-    """Each inter-pulse interval's deviation from the nominal 1/rate, in µs.
+    """Each inter-pulse interval's deviation from its nominal, in µs.
 
-    Plotting the deviation (not the interval in ms with an offset) keeps float
-    noise from looking like jitter; ``jitter_limit_us`` (the spec's limit on the
+    The nominal is 1/rate; with ``between_s`` (bursts: the gap from a burst's last pulse
+    to the next burst's first, s) an interval nearer that gap than 1/rate is judged
+    against the gap. Plotting the deviation (not the interval in ms with an offset) keeps
+    float noise from looking like jitter; ``jitter_limit_us`` (the spec's limit on the
     interval standard deviation) is drawn as ±limit for scale.
     """
     t = np.asarray(times_s, dtype=float)
     fig, ax = plt.subplots(figsize=(6.5, 3.0))
     nominal_s = 1.0 / rate_hz
     if t.size > 1:
-        dev_us = (np.diff(t) - nominal_s) * 1e6
+        gaps = np.diff(t)
+        nominal = np.full(gaps.shape, nominal_s)
+        if between_s is not None:
+            nominal[np.abs(gaps - between_s) < np.abs(gaps - nominal_s)] = between_s
+        dev_us = (gaps - nominal) * 1e6
         sd = float(np.std(dev_us, ddof=1)) if dev_us.size > 1 else 0.0
+        what = f"{nominal_s * 1e3:g} ms"
+        if between_s is not None:
+            what = f"{what} in a burst, {between_s * 1e3:g} ms between"
         ax.plot(
             np.arange(1, t.size),
             dev_us,
             ".-",
             ms=3,
             lw=0.7,
-            label=f"interval − {nominal_s * 1e3:g} ms (sd {number(sd, jitter_limit_us)} µs)",
+            label=f"interval − {what} (sd {number(sd, jitter_limit_us)} µs)",
         )
     ax.axhline(0.0, color="tab:green", ls="--", lw=1, label=f"nominal {rate_hz:g} Hz")
     if jitter_limit_us is not None:
