@@ -168,8 +168,12 @@ class Outbox:
                 (self.sink,),
             ).fetchone() or (0, None, None, None)
             upto = cur[0]
-            total = db.execute("SELECT count(*) FROM points").fetchone()[0]
-            handled = db.execute("SELECT count(*) FROM points WHERE id <= ?", (upto,)).fetchone()[0]
+            # Ids are contiguous (each append takes the next id; archiving removes only the
+            # oldest run of ids), so the counts come from the ends of the primary key, not
+            # from count(*), which reads every row (7 s on a 10M-row journal).
+            lo, hi = db.execute("SELECT min(id), max(id) FROM points").fetchone()
+            total = 0 if lo is None else hi - lo + 1
+            handled = 0 if lo is None else max(0, min(upto, hi) - lo + 1)
             nq = db.execute(
                 "SELECT count(*) FROM quarantine WHERE sink=?", (self.sink,)
             ).fetchone()[0]

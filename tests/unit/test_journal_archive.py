@@ -193,3 +193,13 @@ def test_a_run_start_still_knows_the_spec_hashes_of_archived_runs(tmp_path: Path
     p.with_name("journal-archive.sqlite").rename(tmp_path / "elsewhere.sqlite")
     with Journal(p) as j:  # a run still starts without it: only the journal's runs count
         assert j.spec_hashes("rapid2-d70", "3") == set()
+
+
+def test_status_counts_what_is_left_in_the_journal(jpath: Path) -> None:
+    from harness.record.outbox import Outbox
+
+    _ack(jpath, 420)
+    archive_mod.archive(jpath, T0 + 5 * DAY_NS)  # rows 1…210 move; the audit row is 421
+    with Outbox(jpath, "influx") as ob:
+        st = ob.status()
+    assert (st.total, st.sent, st.pending) == (211, 210, 1)  # rows 211…421; 421 not yet sent
