@@ -10,6 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def faulted_bench(tmp: Path, bench: str, faults: str) -> Path:
+    """``benches/<bench>`` copied into ``tmp`` with ``faults`` (TOML lines) in its
+    ``[sim.faults]`` table and its spec path made absolute."""
+    text = (ROOT / "benches" / bench).read_text()
+    text = text.replace('spec = "../specs/', f'spec = "{ROOT / "specs"}/')
+    text = text.replace('# all off; see README "Fault knobs"', faults)
+    path = tmp / "bench.toml"
+    path.write_text(text)
+    return path
+
+
 def run_bench_suite(
     tmp: Path, bench: Path, *args: str, speed: float = 2.0, target: str = ""
 ) -> tuple[dict[str, tuple[str, str]], ET.Element, str]:

@@ -13,23 +13,14 @@ from pathlib import Path
 import pytest
 
 try:
-    from .bench_run import ROOT, run_bench_suite
+    from .bench_run import ROOT, faulted_bench, run_bench_suite
 except ImportError:
-    from bench_run import ROOT, run_bench_suite  # type: ignore[no-redef]
+    from bench_run import ROOT, faulted_bench, run_bench_suite  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.integration
 
 TARGET = str(ROOT / "tests" / "bench" / "test_motor_threshold.py")
 ML = "test_motor_threshold_hunt[ml_pest-25-2.0-25]"
-
-
-def _bench(tmp: Path, faults: str) -> Path:
-    text = (ROOT / "benches" / "sim-mep.toml").read_text()
-    text = text.replace('spec = "../specs/', f'spec = "{ROOT / "specs"}/')
-    text = text.replace('# all off; see README "Fault knobs"', faults)
-    path = tmp / "bench.toml"
-    path.write_text(text)
-    return path
 
 
 @pytest.mark.parametrize(
@@ -42,7 +33,7 @@ def _bench(tmp: Path, faults: str) -> Path:
 )
 def test_ml_pest_hunt_verdict(tmp_path: Path, faults: str, outcome: str, message: str) -> None:
     results, _, printed = run_bench_suite(
-        tmp_path, _bench(tmp_path, faults), "-k", "ml_pest", target=TARGET
+        tmp_path, faulted_bench(tmp_path, "sim-mep.toml", faults), "-k", "ml_pest", target=TARGET
     )
     got, msg = results[ML]
     assert got == outcome, printed

@@ -17,20 +17,11 @@ from pathlib import Path
 import pytest
 
 try:
-    from .bench_run import ROOT, run_bench_suite
+    from .bench_run import ROOT, faulted_bench, run_bench_suite
 except ImportError:
-    from bench_run import ROOT, run_bench_suite  # type: ignore[no-redef]
+    from bench_run import ROOT, faulted_bench, run_bench_suite  # type: ignore[no-redef]
 
 TARGET = str(ROOT / "tests" / "bench" / "test_protocols.py")
-
-
-def _bench(tmp: Path, faults: str) -> Path:
-    text = (ROOT / "benches" / "sim.toml").read_text()
-    text = text.replace('spec = "../specs/', f'spec = "{ROOT / "specs"}/')
-    text = text.replace('# all off; see README "Fault knobs"', faults)
-    path = tmp / "bench.toml"
-    path.write_text(text)
-    return path
 
 
 @pytest.mark.parametrize(
@@ -50,7 +41,7 @@ def test_protocol_fault_fails_its_check(tmp_path: Path, protocol: str, faults: s
                                         message: str) -> None:
     test = f"test_protocol_first_pulses[{protocol}]"
     results, _, printed = run_bench_suite(
-        tmp_path, _bench(tmp_path, faults), target=f"{TARGET}::{test}"
+        tmp_path, faulted_bench(tmp_path, "sim.toml", faults), target=f"{TARGET}::{test}"
     )
     got, msg = results[test]
     assert got == "failure", printed
